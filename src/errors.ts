@@ -1,0 +1,67 @@
+/**
+ * Stable error codes. Callers (and API clients) match on `code`, never on message text.
+ * Every message says what the user or operator should do next, and never carries a token,
+ * authorization code, verifier, session id or secret.
+ */
+export const ErrorCode = {
+  /** No session, or the session or token cache can no longer be used: sign in again. */
+  LOGIN_REQUIRED: 'login_required',
+  BAD_REQUEST: 'bad_request',
+  NOT_FOUND: 'not_found',
+  METHOD_NOT_ALLOWED: 'method_not_allowed',
+  PAYLOAD_TOO_LARGE: 'payload_too_large',
+  FORBIDDEN_ORIGIN: 'forbidden_origin',
+  /** The sign-in transaction is missing, expired, replayed or does not match the callback. */
+  LOGIN_TRANSACTION_INVALID: 'login_transaction_invalid',
+  /** Entra answered the sign-in with an error (access_denied, consent_required, ...). */
+  LOGIN_FAILED: 'login_failed',
+  STORAGE_UNAVAILABLE: 'storage_unavailable',
+  IDENTITY_PROVIDER_UNAVAILABLE: 'identity_provider_unavailable',
+  KEY_VAULT_UNAVAILABLE: 'key_vault_unavailable',
+  GRAPH_UNAVAILABLE: 'graph_unavailable',
+  GRAPH_ERROR: 'graph_error',
+  CONFIG_INVALID: 'config_invalid',
+  INTERNAL: 'internal_error',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface AppErrorOptions {
+  readonly status: number;
+  readonly cause?: unknown;
+  /** Seconds the client should wait before retrying (sent as Retry-After on 429/503). */
+  readonly retryAfterSeconds?: number;
+  /** Extra fields safe to show the client (never secrets or tokens). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly retryAfterSeconds: number | undefined;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    readonly code: ErrorCodeValue | (string & {}),
+    message: string,
+    options: AppErrorOptions,
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.status = options.status;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}
+
+/** A dependency failed transiently: 503 with Retry-After, the session and the cache are kept. */
+export function unavailable(code: ErrorCodeValue, message: string, cause?: unknown, retryAfterSeconds = 5): AppError {
+  return new AppError(code, message, { status: 503, cause, retryAfterSeconds });
+}
+
+export function badRequest(message: string, details?: Record<string, unknown>): AppError {
+  return new AppError(ErrorCode.BAD_REQUEST, message, details === undefined ? { status: 400 } : { status: 400, details });
+}

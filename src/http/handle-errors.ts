@@ -1,0 +1,46 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { AppError, ErrorCode, isAppError } from '../errors';
+import { errorPage } from '../web/pages';
+import { html, json } from './responses';
+import type { RouteHandler } from './route';
+
+export type ResponseKind = 'api' | 'page';
+
+/**
+ * Turns any failure of a handler into a clear response: AppError keeps its status and code (JSON for
+ * the API, a readable page for the browser); anything else is a 500 with a generic message and no
+ * stack trace. The log line names the code and the cause's kind, never request data or tokens.
+ */
+export function handleErrors(kind: ResponseKind, handler: RouteHandler): RouteHandler {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      const appError = isAppError(error)
+        ? error
+        : new AppError(ErrorCode.INTERNAL, 'Something went wrong on our side. Try again in a moment.', { status: 500, cause: error });
+      const line = `${context.functionName}: ${appError.code} (${appError.status}): ${appError.message}${describeCause(appError.cause)}`;
+      if (appError.status >= 500) context.error(line);
+      else context.warn(line);
+      return errorResponse(kind, appError);
+    }
+  };
+}
+
+export function errorResponse(kind: ResponseKind, error: AppError): HttpResponseInit {
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+  if (kind === 'api') {
+    return json(error.status, { error: error.code, message: error.message, ...error.details }, { headers });
+  }
+  return html(error.status, errorPage(error), { headers });
+}
+
+/** Names the cause chain by kind and code only: SDK error messages can quote request details. */
+export function describeCause(cause: unknown, depth = 0): string {
+  if (cause === undefined || cause === null || depth > 3) return '';
+  if (typeof cause !== 'object') return ` <- ${typeof cause}`;
+  const c = cause as { name?: unknown; code?: unknown; errorCode?: unknown; statusCode?: unknown; cause?: unknown };
+  const parts = [c.name, c.code ?? c.errorCode, c.statusCode].filter((p) => typeof p === 'string' || typeof p === 'number');
+  return ` <- ${parts.join(' ') || 'error'}${describeCause(c.cause, depth + 1)}`;
+}
