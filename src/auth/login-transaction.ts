@@ -1,0 +1,98 @@
+/**
+ * The sign-in transaction: PKCE verifier, state, nonce, returnTo (and claims for a CAE step-up),
+ * sealed into a short-lived cookie between /api/login and /api/callback.
+ *
+ * One cookie per transaction, named after a hash of its state, so several tabs can sign in at once
+ * without overwriting each other. The callback reads the cookie named by the returned state once,
+ * and the response always deletes it (`getOnce`): a replayed callback finds nothing.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Cookie, HttpRequest } from '@azure/functions';
+import type { Clock } from '../clock';
+import { parseCookieHeader } from '../http/cookies';
+
+export const TRANSACTION_TTL_SECONDS = 600;
+const COOKIE_PREFIX = '__Host-txn-';
+const STATE = /^[A-Za-z0-9_-]{43}$/;
+
+export interface Sealer {
+  seal(plaintext: string, associatedData: string): string;
+  /** Throws when the value was tampered with, truncated, or sealed under another key or context. */
+  unseal(sealed: string, associatedData: string): string;
+}
+
+export interface LoginTransaction {
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  readonly codeChallenge: string;
+  readonly returnTo: string;
+  readonly createdAt: number;
+  readonly claims?: string;
+}
+
+export function newTransaction(returnTo: string, clock: Clock, claims?: string): LoginTransaction {
+  const codeVerifier = randomBytes(32).toString('base64url');
+  return {
+    state: randomBytes(32).toString('base64url'),
+    nonce: randomBytes(32).toString('base64url'),
+    codeVerifier,
+    codeChallenge: createHash('sha256').update(codeVerifier).digest('base64url'),
+    returnTo,
+    createdAt: clock(),
+    ...(claims === undefined ? {} : { claims }),
+  };
+}
+
+function cookieName(state: string): string {
+  return COOKIE_PREFIX + createHash('sha256').update(state).digest('base64url').slice(0, 16);
+}
+
+export function transactionCookie(transaction: LoginTransaction, sealer: Sealer): Cookie {
+  const name = cookieName(transaction.state);
+  const { codeChallenge: _derived, ...stored } = transaction;
+  return {
+    name,
+    value: sealer.seal(JSON.stringify(stored), name),
+    path: '/',
+    secure: true,
+    httpOnly: true,
+    sameSite: 'Lax',
+    maxAge: TRANSACTION_TTL_SECONDS,
+  };
+}
+
+export type TransactionResult =
+  | { readonly ok: true; readonly transaction: LoginTransaction; readonly clear: Cookie }
+  | { readonly ok: false; readonly reason: 'state_missing' | 'not_found' | 'invalid' | 'expired' | 'state_mismatch'; readonly clear?: Cookie };
+
+/**
+ * Finds and opens the transaction the callback's `state` names. The caller must send `clear` back
+ * whatever happens next, so the transaction is used at most once.
+ */
+export function takeTransaction(request: HttpRequest, state: string | null, sealer: Sealer, clock: Clock): TransactionResult {
+  if (!state || !STATE.test(state)) return { ok: false, reason: 'state_missing' };
+  const name = cookieName(state);
+  const sealed = parseCookieHeader(request.headers.get('cookie')).get(name);
+  if (!sealed) return { ok: false, reason: 'not_found' };
+  const clear: Cookie = { name, value: '', path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: 0 };
+  let stored: Omit<LoginTransaction, 'codeChallenge'>;
+  try {
+    stored = JSON.parse(sealer.unseal(sealed, name)) as Omit<LoginTransaction, 'codeChallenge'>;
+  } catch {
+    return { ok: false, reason: 'invalid', clear };
+  }
+  if (typeof stored.state !== 'string' || !constantTimeEqual(stored.state, state)) return { ok: false, reason: 'state_mismatch', clear };
+  if (clock() - stored.createdAt > TRANSACTION_TTL_SECONDS * 1000) return { ok: false, reason: 'expired', clear };
+  const transaction: LoginTransaction = {
+    ...stored,
+    codeChallenge: createHash('sha256').update(stored.codeVerifier).digest('base64url'),
+  };
+  return { ok: true, transaction, clear };
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

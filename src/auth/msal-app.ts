@@ -1,0 +1,82 @@
+/**
+ * Builds msal-node ConfidentialClientApplications. One is built per request and bound to one user's
+ * token-cache partition (the distributed-cache pattern: an application instance never holds two
+ * users' tokens). Building one is cheap because everything that would otherwise cost a network
+ * round trip per instance, the authority's discovery document, is fetched once per process and
+ * handed to each application as `authorityMetadata`.
+ */
+import { ConfidentialClientApplication, LogLevel, type Configuration, type ICachePlugin } from '@azure/msal-node';
+import type { Config } from '../config';
+import type { ClientCredentialProvider } from '../secrets/types';
+import { identityProviderUnavailable } from './msal-errors';
+
+/** Continuous Access Evaluation: Graph may answer 401 with a claims challenge instead of waiting for expiry. */
+export const CLIENT_CAPABILITIES = ['CP1'];
+
+export interface MsalAppFactory {
+  create(cachePlugin?: ICachePlugin): Promise<ConfidentialClientApplication>;
+  /** The authority's end-session endpoint, for sign-out. */
+  endSessionEndpoint(): Promise<string>;
+}
+
+interface AuthorityMetadata {
+  readonly raw: string;
+  readonly endSessionEndpoint: string;
+}
+
+export function createMsalAppFactory(
+  config: Pick<Config, 'clientId' | 'authority' | 'knownAuthorities'>,
+  credentials: ClientCredentialProvider,
+  options: { fetchTimeoutMs?: number } = {},
+): MsalAppFactory {
+  let metadata: Promise<AuthorityMetadata> | undefined;
+  const authorityMetadata = (): Promise<AuthorityMetadata> => {
+    metadata ??= fetchAuthorityMetadata(config.authority, options.fetchTimeoutMs ?? 10_000).catch((error: unknown) => {
+      metadata = undefined; // try again on the next request: recover by ourselves
+      throw identityProviderUnavailable(error);
+    });
+    return metadata;
+  };
+
+  return {
+    async create(cachePlugin) {
+      const [meta, credential] = await Promise.all([authorityMetadata(), credentials.current()]);
+      const configuration: Configuration = {
+        auth: {
+          clientId: config.clientId,
+          authority: config.authority,
+          knownAuthorities: [...config.knownAuthorities],
+          authorityMetadata: meta.raw,
+          clientCapabilities: CLIENT_CAPABILITIES,
+          ...credential,
+        },
+        system: {
+          loggerOptions: {
+            // PII (tokens never, but user names and ids) stays out of the logs.
+            piiLoggingEnabled: false,
+            logLevel: LogLevel.Warning,
+            loggerCallback: () => {},
+          },
+        },
+        ...(cachePlugin ? { cache: { cachePlugin } } : {}),
+      };
+      return new ConfidentialClientApplication(configuration);
+    },
+    async endSessionEndpoint() {
+      return (await authorityMetadata()).endSessionEndpoint;
+    },
+  };
+}
+
+async function fetchAuthorityMetadata(authority: string, timeoutMs: number): Promise<AuthorityMetadata> {
+  const url = `${authority}/v2.0/.well-known/openid-configuration`;
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+  const raw = await response.text();
+  const document = JSON.parse(raw) as { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown };
+  if (typeof document.authorization_endpoint !== 'string' || typeof document.token_endpoint !== 'string') {
+    throw new Error('discovery document lacks the authorization or token endpoint');
+  }
+  const endSessionEndpoint = typeof document.end_session_endpoint === 'string' ? document.end_session_endpoint : `${authority}/oauth2/v2.0/logout`;
+  return { raw, endSessionEndpoint };
+}

@@ -1,0 +1,50 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import { RestError, TableClient } from '@azure/data-tables';
+import type { Config } from '../config';
+import { ErrorCode, unavailable, type AppError } from '../errors';
+
+export const TABLES = { sessions: 'sessions', tokenCache: 'tokencache' } as const;
+
+/**
+ * Retries are kept short: a user is waiting on the request. After them the caller answers 503 with
+ * Retry-After, and the next request tries again: the app recovers by itself.
+ */
+const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 } as const;
+
+/** Table Storage by managed identity (TABLES_ENDPOINT), or by connection string (Azurite). */
+export function createTableClient(config: Pick<Config, 'tables' | 'managedIdentityClientId'>, table: string): TableClient {
+  const { connectionString, endpoint } = config.tables;
+  if (connectionString) {
+    return TableClient.fromConnectionString(connectionString, table, {
+      allowInsecureConnection: /TableEndpoint=http:|UseDevelopmentStorage=true/i.test(connectionString),
+      retryOptions: RETRY_OPTIONS,
+    });
+  }
+  const credential = new DefaultAzureCredential(
+    config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {},
+  );
+  return new TableClient(endpoint!, table, credential, { retryOptions: RETRY_OPTIONS });
+}
+
+export function statusOf(error: unknown): number | undefined {
+  return error instanceof RestError || (typeof error === 'object' && error !== null && 'statusCode' in error)
+    ? (error as { statusCode?: number }).statusCode
+    : undefined;
+}
+
+/** 404 is an answer; anything else that is not a 4xx means storage could not be reached or failed. */
+export function storageUnavailable(error: unknown): AppError {
+  return unavailable(ErrorCode.STORAGE_UNAVAILABLE, 'Storage is not answering right now. Try again in a few seconds.', error, 5);
+}
+
+/** Creates the table once per client; concurrent callers share one attempt, a failure is retried next time. */
+export function ensureTable(client: TableClient): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () => {
+    ready ??= client.createTable().catch((error: unknown) => {
+      ready = undefined;
+      throw storageUnavailable(error);
+    });
+    return ready;
+  };
+}
