@@ -2,10 +2,28 @@
  * THE route table: every HTTP function, declared once. `main.ts` registers it with `app.http()`
  * for Azure; `http/local-host.ts` serves the same table for `npm start` and the tests.
  */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { callback } from './functions/callback';
+import { forget } from './functions/forget';
 import { health } from './functions/health';
+import { login } from './functions/login';
+import { logout } from './functions/logout';
+import { me } from './functions/me';
 import { handleErrors } from './http/handle-errors';
-import type { Route } from './http/route';
+import type { Route, RouteHandler } from './http/route';
+import type { Services, ServicesProvider } from './services';
 
-export function createRoutes(): Route[] {
-  return [{ name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrors('api', health) }];
+type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+export function createRoutes(services: ServicesProvider): Route[] {
+  const api = (handler: ServiceHandler): RouteHandler => handleErrors('api', async (request, context) => handler(await services(), request, context));
+  const page = (handler: ServiceHandler): RouteHandler => handleErrors('page', async (request, context) => handler(await services(), request, context));
+  return [
+    { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrors('api', health) },
+    { name: 'login', methods: ['GET'], path: '/api/login', handler: page(login) },
+    { name: 'callback', methods: ['GET', 'POST'], path: '/api/callback', handler: page(callback) },
+    { name: 'me', methods: ['GET'], path: '/api/me', handler: api(me) },
+    { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: page(logout) },
+    { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: page(forget) },
+  ];
 }

@@ -16,6 +16,8 @@ export interface SessionRecord {
   readonly name: string;
   readonly username: string;
   readonly tenantId: string;
+  /** The ID token's login_hint claim, sent back to Entra at sign-out so it skips the account picker. */
+  readonly logoutHint?: string;
   readonly createdAt: number;
   readonly lastSeenAt: number;
   readonly idleExpiresAt: number;
@@ -51,6 +53,7 @@ interface SessionEntity {
   name: string;
   username: string;
   tenantId: string;
+  logoutHint?: string;
   createdAt: Date;
   lastSeenAt: Date;
   idleExpiresAt: Date;
@@ -65,6 +68,7 @@ function toEntity(idHash: string, record: SessionRecord): SessionEntity {
     name: record.name,
     username: record.username,
     tenantId: record.tenantId,
+    ...(record.logoutHint ? { logoutHint: record.logoutHint } : {}),
     createdAt: new Date(record.createdAt),
     lastSeenAt: new Date(record.lastSeenAt),
     idleExpiresAt: new Date(record.idleExpiresAt),
@@ -99,6 +103,7 @@ export class TableSessionStore implements SessionStore {
           name: entity.name,
           username: entity.username,
           tenantId: entity.tenantId,
+          ...(entity.logoutHint ? { logoutHint: entity.logoutHint } : {}),
           createdAt: new Date(entity.createdAt).getTime(),
           lastSeenAt: new Date(entity.lastSeenAt).getTime(),
           idleExpiresAt: new Date(entity.idleExpiresAt).getTime(),

@@ -26,6 +26,7 @@ export interface Profile {
   readonly name: string;
   readonly username: string;
   readonly tenantId: string;
+  readonly logoutHint?: string;
 }
 
 export interface ActiveSession extends SessionRecord {

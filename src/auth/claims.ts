@@ -1,0 +1,28 @@
+/**
+ * Claims requests travel from a Graph claims challenge (base64 JSON in WWW-Authenticate) through
+ * our loginUrl (`claims=` query parameter, base64url JSON) to the authorize request (raw JSON).
+ */
+const MAX_CLAIMS_LENGTH = 4096;
+
+/** Decodes a claims value from a challenge or our loginUrl; undefined when it is not a JSON object. */
+export function decodeClaims(encoded: string | null | undefined): string | undefined {
+  if (!encoded || encoded.length > MAX_CLAIMS_LENGTH) return undefined;
+  const text = encoded.trim().startsWith('{') ? encoded : Buffer.from(encoded, 'base64').toString('utf8');
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? JSON.stringify(parsed) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeClaims(claims: string): string {
+  return Buffer.from(claims, 'utf8').toString('base64url');
+}
+
+/** The app's own sign-in URL, relative, with where to come back to and any claims to satisfy. */
+export function loginUrl(returnTo: string, claims?: string): string {
+  const params = new URLSearchParams({ returnTo });
+  if (claims) params.set('claims', encodeClaims(claims));
+  return `/api/login?${params.toString()}`;
+}

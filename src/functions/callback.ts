@@ -1,0 +1,118 @@
+import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { withCredentialRetry } from '../auth/credential-retry';
+import { takeTransaction } from '../auth/login-transaction';
+import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
+import { safeReturnTo } from '../auth/return-to';
+import { AppError, ErrorCode } from '../errors';
+import { errorResponse } from '../http/handle-errors';
+import { readForm } from '../http/request';
+import { redirect } from '../http/responses';
+import type { Services } from '../services';
+import { signInErrorPage } from '../web/pages';
+import { html } from '../http/responses';
+import { signInScopes } from './login';
+
+/** What the provider's `error` means for the person, by code; anything else gets the generic text. */
+const PROVIDER_ERRORS: Readonly<Record<string, string>> = {
+  access_denied: 'Sign-in was cancelled, or your organization does not allow this app.',
+  consent_required: 'This app needs permission to read your mail. Ask your administrator to approve it, or sign in again and accept.',
+  interaction_required: 'Microsoft needs you to sign in again.',
+  login_required: 'Microsoft needs you to sign in again.',
+  invalid_request: 'The sign-in request was not accepted. Try again.',
+  temporarily_unavailable: 'Microsoft sign-in had a temporary problem. Try again in a moment.',
+  server_error: 'Microsoft sign-in had a temporary problem. Try again in a moment.',
+};
+
+/** GET|POST /api/callback: completes the sign-in started by /api/login. */
+export async function callback(services: Services, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const { config, clock } = services;
+  const params = request.method === 'POST' ? await readForm(request) : request.query;
+  const taken = takeTransaction(request, params.get('state'), await services.transactionSealer(), clock);
+  const clear: Cookie[] = taken.clear ? [taken.clear] : [];
+
+  if (!taken.ok) {
+    context.warn(`sign-in transaction refused: ${taken.reason}`);
+    return page(
+      400,
+      ErrorCode.LOGIN_TRANSACTION_INVALID,
+      'This sign-in link has expired or was already used. Start again from the app.',
+      '/api/login',
+      clear,
+    );
+  }
+  const { transaction } = taken;
+  const retry = `/api/login?${new URLSearchParams({ returnTo: transaction.returnTo }).toString()}`;
+
+  const providerError = params.get('error');
+  if (providerError !== null) {
+    const known = Object.hasOwn(PROVIDER_ERRORS, providerError);
+    context.warn(`sign-in failed at the provider: ${known ? providerError : 'unrecognised error code'}`);
+    return page(400, ErrorCode.LOGIN_FAILED, known ? PROVIDER_ERRORS[providerError]! : 'Sign-in did not complete. Try again.', retry, clear, {
+      providerError: known ? providerError : undefined,
+      description: params.get('error_description') ?? undefined,
+    });
+  }
+  const code = params.get('code');
+  if (!code || code.length > 4096) {
+    return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'The sign-in answer had no authorization code. Try again.', retry, clear);
+  }
+
+  let result;
+  let app;
+  try {
+    result = await withCredentialRetry(services.credentials, async () => {
+      app = await services.msal.create();
+      return app.acquireTokenByCode({
+        code,
+        scopes: signInScopes(config.graphScopes),
+        redirectUri: config.redirectUri,
+        codeVerifier: transaction.codeVerifier,
+        nonce: transaction.nonce,
+        ...(transaction.claims ? { claims: transaction.claims } : {}),
+      });
+    });
+  } catch (error) {
+    if (error instanceof AppError) return withCookies(errorResponse('page', error), clear);
+    const failure = classifyTokenError(error);
+    if (failure.kind === 'transient') return withCookies(errorResponse('page', identityProviderUnavailable(error)), clear);
+    context.warn(`code redemption refused: ${failure.kind === 'other' || failure.kind === 'interaction_required' ? failure.oauthError : failure.kind}`);
+    return page(400, ErrorCode.LOGIN_FAILED, 'That sign-in could not be completed (it may have been used already). Try again.', retry, clear);
+  }
+  const account = result.account;
+  if (!account || !app) {
+    return page(400, ErrorCode.LOGIN_FAILED, 'Microsoft did not return an account for this sign-in. Try again.', retry, clear);
+  }
+  const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
+  await services.tokens.saveSignIn(account.homeAccountId, (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize());
+  const sessionCookie = await services.sessions.start(
+    {
+      homeAccountId: account.homeAccountId,
+      name: account.name ?? stringClaim(claims, 'name') ?? account.username,
+      username: account.username,
+      tenantId: account.tenantId,
+      ...(stringClaim(claims, 'login_hint') ? { logoutHint: stringClaim(claims, 'login_hint')! } : {}),
+    },
+    request,
+  );
+  return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, sessionCookie] });
+}
+
+function stringClaim(claims: Record<string, unknown>, name: string): string | undefined {
+  const value = claims[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function page(
+  status: number,
+  code: string,
+  message: string,
+  retryUrl: string,
+  cookies: Cookie[],
+  provider?: { providerError: string | undefined; description: string | undefined },
+): HttpResponseInit {
+  return html(status, signInErrorPage({ code, message, retryUrl, ...provider }), { cookies });
+}
+
+function withCookies(response: HttpResponseInit, cookies: Cookie[]): HttpResponseInit {
+  return { ...response, cookies: [...(response.cookies ?? []), ...cookies] };
+}

@@ -1,0 +1,19 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { loginUrl } from '../auth/claims';
+import { loginRequired } from '../auth/msal-errors';
+import type { ActiveSession } from '../auth/sessions';
+import { json } from '../http/responses';
+import type { Services } from '../services';
+
+/** The signed-in session, or a 401 login_required whose loginUrl brings the user back to `returnTo`. */
+export async function requireSession(services: Services, request: HttpRequest, returnTo = '/'): Promise<ActiveSession> {
+  const session = await services.sessions.current(request);
+  if (!session) throw loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
+  return session;
+}
+
+/** GET /api/me: who is signed in. */
+export async function me(services: Services, request: HttpRequest): Promise<HttpResponseInit> {
+  const session = await requireSession(services, request);
+  return json(200, { name: session.name, username: session.username, tenantId: session.tenantId });
+}

@@ -1,0 +1,24 @@
+/**
+ * The composition root: builds every long-lived object once per instance (per process), lazily on
+ * the first request, so a cold start pays only for what that request needs.
+ */
+import type { Config } from './config';
+import type { Clock } from './clock';
+import type { Sealer } from './auth/login-transaction';
+import type { MsalAppFactory } from './auth/msal-app';
+import type { Sessions } from './auth/sessions';
+import type { TokenService } from './auth/token-service';
+import type { ClientCredentialProvider } from './secrets/types';
+
+export interface Services {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly sessions: Sessions;
+  readonly msal: MsalAppFactory;
+  readonly credentials: ClientCredentialProvider;
+  /** Seals the sign-in transaction cookie with the current key ring. */
+  transactionSealer(): Promise<Sealer>;
+  readonly tokens: TokenService;
+}
+
+export type ServicesProvider = () => Promise<Services>;
