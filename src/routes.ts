@@ -3,11 +3,14 @@
  * for Azure; `http/local-host.ts` serves the same table for `npm start` and the tests.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { appCss } from './functions/assets';
 import { callback } from './functions/callback';
 import { forget } from './functions/forget';
 import { health } from './functions/health';
+import { home } from './functions/home';
 import { login } from './functions/login';
 import { logout } from './functions/logout';
+import { mail } from './functions/mail';
 import { me } from './functions/me';
 import { handleErrors } from './http/handle-errors';
 import type { Route, RouteHandler } from './http/route';
@@ -20,9 +23,12 @@ export function createRoutes(services: ServicesProvider): Route[] {
   const page = (handler: ServiceHandler): RouteHandler => handleErrors('page', async (request, context) => handler(await services(), request, context));
   return [
     { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrors('api', health) },
+    { name: 'home', methods: ['GET'], path: '/', handler: page(home) },
+    { name: 'assets-css', methods: ['GET'], path: '/api/assets/app.css', handler: handleErrors('api', appCss) },
     { name: 'login', methods: ['GET'], path: '/api/login', handler: page(login) },
     { name: 'callback', methods: ['GET', 'POST'], path: '/api/callback', handler: page(callback) },
     { name: 'me', methods: ['GET'], path: '/api/me', handler: api(me) },
+    { name: 'mail', methods: ['GET'], path: '/api/mail', handler: api(mail) },
     { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: page(logout) },
     { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: page(forget) },
   ];

@@ -8,6 +8,7 @@ import type { Sealer } from './auth/login-transaction';
 import type { MsalAppFactory } from './auth/msal-app';
 import type { Sessions } from './auth/sessions';
 import type { TokenService } from './auth/token-service';
+import type { GraphMailClient } from './graph/mail-client';
 import type { ClientCredentialProvider } from './secrets/types';
 
 export interface Services {
@@ -18,7 +19,10 @@ export interface Services {
   readonly credentials: ClientCredentialProvider;
   /** Seals the sign-in transaction cookie with the current key ring. */
   transactionSealer(): Promise<Sealer>;
+  /** Seals mail paging cursors, bound to one user, so a cursor cannot point Graph calls elsewhere. */
+  cursorSealer(): Promise<Sealer>;
   readonly tokens: TokenService;
+  readonly graph: GraphMailClient;
 }
 
 export type ServicesProvider = () => Promise<Services>;

@@ -1,5 +1,14 @@
 import type { AuthenticationResult } from '@azure/msal-node';
 
+export interface AcquireOptions {
+  /** Claims from a CAE challenge: forces a refresh that carries them. */
+  readonly claims?: string;
+  /** Skip the cached access token (Graph rejected it). */
+  readonly forceRefresh?: boolean;
+  /** Where the loginUrl of a login_required error brings the user back to. */
+  readonly returnTo?: string;
+}
+
 /** Per-user token operations over the persisted MSAL cache. */
 export interface TokenService {
   /** Stores the MSAL cache of a fresh sign-in into the user's partition (merged with what is there). */
@@ -9,7 +18,7 @@ export interface TokenService {
    * refreshed once for all concurrent callers. Throws AppError login_required (401, with claims
    * carried into loginUrl) when the user must sign in again, 503 on transient failures.
    */
-  acquire(homeAccountId: string, scopes: readonly string[], options?: { readonly claims?: string; readonly returnTo?: string }): Promise<AuthenticationResult>;
+  acquire(homeAccountId: string, scopes: readonly string[], options?: AcquireOptions): Promise<AuthenticationResult>;
   /** Removes every token the app holds for the account (sign-out, forget me). */
   removeAccount(homeAccountId: string): Promise<void>;
 }

@@ -1,20 +1,42 @@
 import type { AppError } from '../errors';
+import type { MailMessage } from '../graph/mail-client';
 import { htmlTemplate, type SafeHtml } from '../http/html-escape';
 
 /** The shared page frame: one stylesheet, no script, works on a phone and a desktop. */
-export function layout(title: string, content: SafeHtml): string {
+export const APP_NAME = 'Inbox Glance';
+
+export interface SignedInHeader {
+  readonly name: string;
+  readonly username: string;
+}
+
+export function layout(title: string, content: SafeHtml, user?: SignedInHeader): string {
   return htmlTemplate`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
+<title>${title} · ${APP_NAME}</title>
 <link rel="stylesheet" href="/api/assets/app.css">
 </head>
 <body>
+<header class="topbar"><div class="topbar-inner">
+<a class="brand" href="/"><span class="brand-mark" aria-hidden="true"></span>${APP_NAME}</a>
+<span class="spacer"></span>
+${
+  user
+    ? htmlTemplate`<span class="who" data-testid="who">Signed in as <strong>${user.name}</strong> (${user.username})</span>
+<form class="inline-form" method="post" action="/api/logout"><button type="submit" class="button secondary" data-testid="sign-out">Sign out</button></form>`
+    : ''
+}
+</div></header>
 <main class="page">
 ${content}
 </main>
+<footer class="footer">
+<span>Your mail is read live from Microsoft 365; tokens stay on the server, never in your browser.</span>
+${user ? htmlTemplate`<a href="/api/forget" data-testid="delete-data">Delete my data</a>` : ''}
+</footer>
 </body>
 </html>
 `.value;
@@ -100,5 +122,74 @@ export function forgottenPage(): string {
 </ul>
 <p><a class="button" href="/">Back to the start</a></p>
 </section>`,
+  );
+}
+
+export interface SignedOutView {
+  /** Why the user sees the sign-in button again, when they were signed in before. */
+  readonly notice?: string;
+  readonly loginUrl: string;
+}
+
+export function signedOutPage(view: SignedOutView): string {
+  return layout(
+    'Sign in',
+    htmlTemplate`<section class="card hero">
+<h1>Your unread mail, at a glance</h1>
+<p>${APP_NAME} shows your newest unread Outlook messages. Sign in once with your work or school account and stay signed in for weeks.</p>
+${view.notice ? htmlTemplate`<p class="notice" data-testid="notice">${view.notice}</p>` : ''}
+<a class="button" href="${view.loginUrl}" data-testid="sign-in"><span class="ms-logo" aria-hidden="true"><span></span><span></span><span></span><span></span></span>Sign in with Microsoft</a>
+</section>`,
+  );
+}
+
+export interface InboxView {
+  readonly user: SignedInHeader;
+  readonly messages: readonly MailMessage[];
+  readonly nextUrl: string | undefined;
+  readonly isFirstPage: boolean;
+  /** A transient problem (Graph busy): the user stays signed in and can retry. */
+  readonly problem?: string;
+}
+
+const TIME_FORMAT = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+
+function formatTime(iso: string): string {
+  const time = Date.parse(iso);
+  return Number.isNaN(time) ? '' : `${TIME_FORMAT.format(time)} UTC`;
+}
+
+/** Outlook links only: a message's webLink is data from the mailbox, so its scheme is checked. */
+function safeWebLink(link: string): string | undefined {
+  try {
+    const url = new URL(link);
+    return url.protocol === 'https:' ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function inboxPage(view: InboxView): string {
+  const items = view.messages.map((m) => {
+    const link = safeWebLink(m.webLink);
+    return htmlTemplate`<li class="${m.isRead ? 'mail' : 'mail unread'}" data-testid="message">
+<span class="from" title="${m.from.address}">${m.from.name || m.from.address || 'Unknown sender'}</span>
+<time datetime="${m.receivedDateTime}">${formatTime(m.receivedDateTime)}</time>
+${link ? htmlTemplate`<a class="subject" href="${link}" target="_blank" rel="noopener noreferrer" data-testid="subject">${m.subject || '(no subject)'}</a>` : htmlTemplate`<span class="subject" data-testid="subject">${m.subject || '(no subject)'}</span>`}
+<span class="preview">${m.bodyPreview}</span>
+</li>`;
+  });
+  return layout(
+    'Unread mail',
+    htmlTemplate`<section class="card">
+<div class="mail-header"><h1>Unread mail</h1><span class="muted">${view.messages.length === 0 ? '' : `${view.messages.length} shown`}</span></div>
+${view.problem ? htmlTemplate`<p class="notice error" data-testid="problem">${view.problem}</p>` : ''}
+${items.length > 0 ? htmlTemplate`<ul class="mail-list">${items}</ul>` : view.problem ? '' : htmlTemplate`<p class="empty" data-testid="empty">You are all caught up: no unread mail.</p>`}
+<nav class="pager">
+${view.isFirstPage ? htmlTemplate`<span></span>` : htmlTemplate`<a class="button secondary" href="/">Newest</a>`}
+${view.nextUrl ? htmlTemplate`<a class="button secondary" href="${view.nextUrl}" data-testid="older">Older messages</a>` : ''}
+</nav>
+</section>`,
+    view.user,
   );
 }

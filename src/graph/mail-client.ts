@@ -1,0 +1,223 @@
+/**
+ * The Microsoft Graph mail client: `/me/messages` with the OData the app needs, Graph's throttling
+ * and outage answers retried within a small time budget, and Continuous Access Evaluation claims
+ * challenges surfaced to the caller (who must get a new token with those claims).
+ */
+import { AppError, ErrorCode, unavailable } from '../errors';
+
+export interface MailMessage {
+  readonly id: string;
+  readonly from: { readonly name: string; readonly address: string };
+  readonly subject: string;
+  readonly receivedDateTime: string;
+  readonly bodyPreview: string;
+  readonly isRead: boolean;
+  readonly webLink: string;
+}
+
+export interface MailQuery {
+  readonly top: number;
+  readonly unreadOnly: boolean;
+  /** The query string of a Graph @odata.nextLink, already authenticated by the caller. */
+  readonly nextQuery?: string;
+}
+
+export interface MailPage {
+  readonly messages: readonly MailMessage[];
+  /** The query string of the next page, or undefined on the last page. */
+  readonly nextQuery: string | undefined;
+}
+
+/** Graph asked for a token carrying these claims (CAE: revoked session, policy change, ...). */
+export class ClaimsChallengeError extends Error {
+  readonly code = 'claims_challenge';
+  constructor(readonly claims: string) {
+    super('Graph requires a token with additional claims.');
+    this.name = 'ClaimsChallengeError';
+  }
+}
+
+export interface GraphClientOptions {
+  readonly endpoint: string;
+  readonly fetch?: typeof fetch;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Total time the client may spend waiting for Graph to recover before answering 503. */
+  readonly retryBudgetMs?: number;
+  readonly requestTimeoutMs?: number;
+  /** Outlook allows 4 concurrent requests per mailbox; more only earns 429s. */
+  readonly maxConcurrentPerMailbox?: number;
+}
+
+const SELECT = 'id,from,subject,receivedDateTime,bodyPreview,isRead,webLink';
+const NEXT_QUERY_PARAMS = new Set(['$skip', '$skiptoken', '$top', '$filter', '$select', '$orderby', '$count']);
+const RETRYABLE = new Set([429, 503, 504]);
+
+export class GraphMailClient {
+  private readonly endpoint: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly retryBudgetMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxConcurrent: number;
+  private readonly inFlight = new Map<string, { active: number; waiting: (() => void)[] }>();
+
+  constructor(options: GraphClientOptions) {
+    this.endpoint = options.endpoint.endsWith('/') ? options.endpoint : `${options.endpoint}/`;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.retryBudgetMs = options.retryBudgetMs ?? 4000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.maxConcurrent = options.maxConcurrentPerMailbox ?? 4;
+  }
+
+  async listMessages(accessToken: string, mailbox: string, query: MailQuery): Promise<MailPage> {
+    const url = new URL('v1.0/me/messages', this.endpoint);
+    if (query.nextQuery !== undefined) {
+      url.search = sanitizeNextQuery(query.nextQuery);
+    } else {
+      url.searchParams.set('$select', SELECT);
+      if (query.unreadOnly) url.searchParams.set('$filter', 'isRead eq false');
+      url.searchParams.set('$orderby', 'receivedDateTime desc');
+      url.searchParams.set('$top', String(query.top));
+    }
+    const body = (await this.withMailboxSlot(mailbox, () => this.get(url, accessToken))) as {
+      value?: unknown;
+      '@odata.nextLink'?: unknown;
+    };
+    const messages = Array.isArray(body.value) ? body.value.map(toMessage) : [];
+    return { messages, nextQuery: this.nextQueryOf(body['@odata.nextLink']) };
+  }
+
+  /** Only a nextLink that points at this Graph endpoint's messages is followed; its query is kept. */
+  private nextQueryOf(nextLink: unknown): string | undefined {
+    if (typeof nextLink !== 'string') return undefined;
+    let url: URL;
+    try {
+      url = new URL(nextLink);
+    } catch {
+      return undefined;
+    }
+    const expected = new URL('v1.0/me/messages', this.endpoint);
+    if (url.origin !== expected.origin || url.pathname !== expected.pathname) return undefined;
+    return url.search.replace(/^\?/, '');
+  }
+
+  private async get(url: URL, accessToken: string): Promise<unknown> {
+    const deadline = Date.now() + this.retryBudgetMs;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, {
+          headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' },
+          signal: AbortSignal.timeout(this.requestTimeoutMs),
+        });
+      } catch (error) {
+        const wait = backoff(attempt);
+        if (Date.now() + wait > deadline) throw graphUnavailable(error, 5);
+        await this.sleep(wait);
+        continue;
+      }
+      if (response.ok) return response.json();
+
+      if (RETRYABLE.has(response.status)) {
+        const retryAfter = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt);
+        await response.body?.cancel();
+        if (Date.now() + retryAfter > deadline) throw graphUnavailable(undefined, Math.ceil(Math.max(retryAfter, 1000) / 1000));
+        await this.sleep(retryAfter);
+        continue;
+      }
+      const claims = response.status === 401 ? claimsChallengeOf(response.headers.get('www-authenticate')) : undefined;
+      const error = await graphErrorOf(response);
+      if (claims) throw new ClaimsChallengeError(claims);
+      throw error;
+    }
+  }
+
+  private async withMailboxSlot<T>(mailbox: string, call: () => Promise<T>): Promise<T> {
+    let slot = this.inFlight.get(mailbox);
+    if (!slot) {
+      slot = { active: 0, waiting: [] };
+      this.inFlight.set(mailbox, slot);
+    }
+    const current = slot;
+    if (current.active >= this.maxConcurrent) await new Promise<void>((resolve) => current.waiting.push(resolve));
+    current.active++;
+    try {
+      return await call();
+    } finally {
+      current.active--;
+      const next = current.waiting.shift();
+      if (next) next();
+      else if (current.active === 0) this.inFlight.delete(mailbox);
+    }
+  }
+}
+
+function sanitizeNextQuery(query: string): string {
+  const params = new URLSearchParams(query);
+  for (const name of params.keys()) {
+    if (!NEXT_QUERY_PARAMS.has(name)) throw new AppError(ErrorCode.BAD_REQUEST, 'The cursor is not valid. Start again from the first page.', { status: 400 });
+  }
+  return params.toString();
+}
+
+function toMessage(raw: unknown): MailMessage {
+  const m = (raw ?? {}) as Record<string, unknown>;
+  const from = ((m['from'] as { emailAddress?: Record<string, unknown> } | undefined)?.emailAddress ?? {}) as Record<string, unknown>;
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return {
+    id: str(m['id']),
+    from: { name: str(from['name']), address: str(from['address']) },
+    subject: str(m['subject']),
+    receivedDateTime: str(m['receivedDateTime']),
+    bodyPreview: str(m['bodyPreview']),
+    isRead: m['isRead'] === true,
+    webLink: str(m['webLink']),
+  };
+}
+
+function backoff(attempt: number): number {
+  return Math.min(2000, 250 * 2 ** attempt) + Math.floor(Math.random() * 100);
+}
+
+/** Retry-After in seconds or as an HTTP date. */
+export function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** `Bearer realm="", ..., error="insufficient_claims", claims="<base64>"` -> the decoded claims JSON. */
+export function claimsChallengeOf(header: string | null): string | undefined {
+  if (!header || !/error\s*=\s*"?insufficient_claims"?/i.test(header)) return undefined;
+  const match = /claims\s*=\s*"([^"]+)"/i.exec(header);
+  if (!match?.[1]) return undefined;
+  try {
+    const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    JSON.parse(decoded);
+    return decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+async function graphErrorOf(response: Response): Promise<AppError> {
+  let code = `http_${response.status}`;
+  try {
+    const body = (await response.json()) as { error?: { code?: unknown } };
+    if (typeof body.error?.code === 'string') code = body.error.code;
+  } catch {
+    // not JSON: keep the status-based code
+  }
+  const requestId = response.headers.get('request-id') ?? undefined;
+  return new AppError(ErrorCode.GRAPH_ERROR, 'Microsoft Graph refused the request. Try again later; if it persists, contact support with the request id.', {
+    status: 502,
+    details: { graphError: code, graphStatus: response.status, ...(requestId ? { requestId } : {}) },
+  });
+}
+
+function graphUnavailable(cause: unknown, retryAfterSeconds: number): AppError {
+  return unavailable(ErrorCode.GRAPH_UNAVAILABLE, 'Microsoft Graph is busy or unavailable right now. Try again shortly.', cause, retryAfterSeconds);
+}
