@@ -9,17 +9,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Cookie, HttpRequest } from '@azure/functions';
 import type { Clock } from '../clock';
+import type { StringSealer } from '../crypto/seal';
 import { parseCookieHeader } from '../http/cookies';
 
 export const TRANSACTION_TTL_SECONDS = 600;
 const COOKIE_PREFIX = '__Host-txn-';
 const STATE = /^[A-Za-z0-9_-]{43}$/;
 
-export interface Sealer {
-  seal(plaintext: string, associatedData: string): string;
-  /** Throws when the value was tampered with, truncated, or sealed under another key or context. */
-  unseal(sealed: string, associatedData: string): string;
-}
+/** Seals with the key ring; unseal throws when the value was tampered with, truncated, or sealed under another key or context. */
+export type Sealer = StringSealer;
 
 export interface LoginTransaction {
   readonly state: string;

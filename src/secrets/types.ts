@@ -24,4 +24,6 @@ export interface ClientCredentialProvider {
 export interface KeyRingProvider {
   /** The key ring: newest key seals, every key opens. */
   current(): Promise<KeyRing>;
+  /** A value names a kid this instance does not know: fetch the newest ring. True when it changed. */
+  renew?(): Promise<boolean>;
 }
