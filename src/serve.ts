@@ -1,17 +1,21 @@
 /**
  * `npm run serve`: the local host alone, against whatever the settings point at (real Azure, or
  * endpoints you run yourself). Settings come from the environment, then local.settings.json.
+ * `node dist/serve.js --sweep` runs the timer jobs once and exits.
  */
-import { ConfigError, loadConfig } from './config';
+import { InvocationContext } from '@azure/functions';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createServices, lazyServices } from './create-services';
 import { startLocalHost } from './http/local-host';
 import { withLocalSettings } from './local-settings';
 import { createRoutes } from './routes';
+import { createTimers } from './timers';
 
 async function main(): Promise<void> {
   const env = withLocalSettings(process.env);
-  Object.assign(process.env, env);
+  let config: Config;
   try {
-    loadConfig(env);
+    config = loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -19,9 +23,18 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const services = lazyServices(() => createServices(config));
+
+  if (process.argv.includes('--sweep')) {
+    for (const timer of createTimers(services)) {
+      await timer.run(new InvocationContext({ functionName: timer.name }));
+    }
+    return;
+  }
+
   const port = Number(env['PORT'] ?? 7071);
-  const host = await startLocalHost({ routes: createRoutes(), port, host: env['HOST'] ?? '127.0.0.1' });
-  console.log(`Serving on ${host.url} (try ${host.url}/api/health)`);
+  const host = await startLocalHost({ routes: createRoutes(services), port, host: env['HOST'] ?? '127.0.0.1' });
+  console.log(`Serving on ${host.url} (health: ${host.url}/api/health)`);
   const stop = (): void => {
     void host.stop().then(() => process.exit(0));
   };
@@ -29,4 +42,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-void main();
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -6,7 +6,9 @@ import type { Config } from './config';
 import type { Clock } from './clock';
 import type { Sealer } from './auth/login-transaction';
 import type { MsalAppFactory } from './auth/msal-app';
+import type { SessionStore } from './auth/session-store';
 import type { Sessions } from './auth/sessions';
+import type { TokenCacheStore } from './cache/token-cache-store';
 import type { TokenService } from './auth/token-service';
 import type { GraphMailClient } from './graph/mail-client';
 import type { ClientCredentialProvider } from './secrets/types';
@@ -15,6 +17,8 @@ export interface Services {
   readonly config: Config;
   readonly clock: Clock;
   readonly sessions: Sessions;
+  readonly sessionStore: SessionStore;
+  readonly tokenCacheStore: TokenCacheStore;
   readonly msal: MsalAppFactory;
   readonly credentials: ClientCredentialProvider;
   /** Seals the sign-in transaction cookie with the current key ring. */

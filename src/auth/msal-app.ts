@@ -5,7 +5,7 @@
  * round trip per instance, the authority's discovery document, is fetched once per process and
  * handed to each application as `authorityMetadata`.
  */
-import { ConfidentialClientApplication, LogLevel, type Configuration, type ICachePlugin } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, type Configuration, type ICachePlugin, type INetworkModule } from '@azure/msal-node';
 import type { Config } from '../config';
 import type { ClientCredentialProvider } from '../secrets/types';
 import { identityProviderUnavailable } from './msal-errors';
@@ -13,8 +13,46 @@ import { identityProviderUnavailable } from './msal-errors';
 /** Continuous Access Evaluation: Graph may answer 401 with a claims challenge instead of waiting for expiry. */
 export const CLIENT_CAPABILITIES = ['CP1'];
 
+export interface CreateOptions {
+  /** Binds the application to one user's token-cache partition. */
+  readonly cachePlugin?: ICachePlugin;
+  /**
+   * Cache only: any network call fails with NetworkNeededError instead of going out. Lets a
+   * caller ask MSAL "can you answer from the cache?" and take the refresh lease only when not.
+   */
+  readonly offline?: boolean;
+}
+
+/** Thrown by an offline application where MSAL would have called Entra (a refresh is due). */
+export class NetworkNeededError extends Error {
+  readonly code = 'network_needed';
+  constructor() {
+    super('MSAL needs the network to answer from this cache');
+    this.name = 'NetworkNeededError';
+  }
+}
+
+/**
+ * msal-common wraps whatever the network module throws into its own network_error, so the miss is
+ * recorded per application rather than recognised by error type.
+ */
+const offlineMisses = new WeakSet<ConfidentialClientApplication>();
+
+/** True when an offline application had to give up because MSAL wanted the network. */
+export function neededNetwork(app: ConfidentialClientApplication): boolean {
+  return offlineMisses.has(app);
+}
+
+function offlineNetwork(onMiss: () => void): INetworkModule {
+  const miss = (): Promise<never> => {
+    onMiss();
+    return Promise.reject(new NetworkNeededError());
+  };
+  return { sendGetRequestAsync: miss, sendPostRequestAsync: miss };
+}
+
 export interface MsalAppFactory {
-  create(cachePlugin?: ICachePlugin): Promise<ConfidentialClientApplication>;
+  create(options?: CreateOptions): Promise<ConfidentialClientApplication>;
   /** The authority's end-session endpoint, for sign-out. */
   endSessionEndpoint(): Promise<string>;
 }
@@ -39,7 +77,8 @@ export function createMsalAppFactory(
   };
 
   return {
-    async create(cachePlugin) {
+    async create(createOptions = {}) {
+      const { cachePlugin, offline } = createOptions;
       const [meta, credential] = await Promise.all([authorityMetadata(), credentials.current()]);
       const configuration: Configuration = {
         auth: {
@@ -57,10 +96,13 @@ export function createMsalAppFactory(
             logLevel: LogLevel.Warning,
             loggerCallback: () => {},
           },
+          ...(offline ? { networkClient: offlineNetwork(() => offlineMisses.add(app)) } : {}),
         },
         ...(cachePlugin ? { cache: { cachePlugin } } : {}),
       };
-      return new ConfidentialClientApplication(configuration);
+      // The network module's closure reads `app` only when MSAL calls it, after construction.
+      const app = new ConfidentialClientApplication(configuration);
+      return app;
     },
     async endSessionEndpoint() {
       return (await authorityMetadata()).endSessionEndpoint;

@@ -43,10 +43,11 @@ export function chunkProperties(chunks: readonly Buffer[]): Record<string, Uint8
 }
 
 /** The chunks of one row in order, or undefined when one is missing or not binary. */
-export function readChunkProperties(entity: Readonly<Record<string, unknown>>, count: number): Buffer[] | undefined {
+export function readChunkProperties(entity: object, count: number): Buffer[] | undefined {
+  if (!Number.isInteger(count) || count < 1) return undefined;
   const chunks: Buffer[] = [];
   for (let i = 0; i < count; i++) {
-    const value = entity[`d${i}`];
+    const value: unknown = (entity as Record<string, unknown>)[`d${i}`];
     if (!(value instanceof Uint8Array)) return undefined;
     chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   }

@@ -82,6 +82,12 @@ export interface TokenCacheStore {
   /** The current lease, expired or not, or undefined. */
   readLease(homeAccountId: string): Promise<LeaseState | undefined>;
   sweepExpired(options: SweepOptions): Promise<SweepResult>;
+  /**
+   * Forgets any copy of the partition kept in this instance's memory, so the next read goes to
+   * storage. Call it after taking the refresh lease: a refresh must start from the latest row.
+   * Stores without a local copy need not implement it.
+   */
+  invalidate?(homeAccountId: string): void;
   readonly counters: StoreCounters;
 }
 

@@ -1,0 +1,213 @@
+/**
+ * Token acquisition over the persisted MSAL cache, with refresh-once semantics.
+ *
+ * A request first asks MSAL, offline, whether the cache can answer (a valid access token): that
+ * costs one storage read (none on an L1 hit) and no write. Only when MSAL wants the network (the
+ * access token expired, a claims challenge, a forced refresh) does the request refresh, and then:
+ * - within this instance, concurrent callers for the same user and scopes share one promise;
+ * - across instances, the user's lease row lets one instance redeem the refresh token while the
+ *   others wait and re-read the cache it wrote. After taking the lease the cache is read again,
+ *   bypassing the L1, so a refresh finished elsewhere is used instead of redeeming twice (which
+ *   a provider with refresh-token reuse detection punishes by revoking the grant).
+ */
+import { randomUUID } from 'node:crypto';
+import type { AccountInfo, AuthenticationResult } from '@azure/msal-node';
+import type { Clock } from '../clock';
+import { CacheUnreadableError, storageFailure } from '../cache/errors';
+import { LEASE_TTL_MS, LEASE_WAIT_MS, waitForLeaseRelease } from '../cache/lease';
+import { createTokenCachePlugin, type CacheLogger } from '../cache/msal-cache-plugin';
+import { saveTokenCache } from '../cache/save';
+import { L1TokenCacheStore } from '../cache/l1-token-cache-store';
+import { partitionKeyOf, type TokenCacheStore } from '../cache/token-cache-store';
+import { AppError, ErrorCode, isAppError, unavailable } from '../errors';
+import type { ClientCredentialProvider } from '../secrets/types';
+import { loginUrl } from './claims';
+import { withCredentialRetry } from './credential-retry';
+import { neededNetwork, type MsalAppFactory } from './msal-app';
+import { classifyTokenError, identityProviderUnavailable, loginRequired } from './msal-errors';
+import type { AcquireOptions, TokenService } from './token-service';
+
+export interface MsalTokenServiceOptions {
+  readonly msal: MsalAppFactory;
+  readonly store: TokenCacheStore;
+  readonly credentials: ClientCredentialProvider;
+  /** The authority host as MSAL records it in cached entries (`environment`). */
+  readonly environment: string;
+  readonly clock?: Clock;
+  readonly logger?: CacheLogger;
+  /** Identifies this instance as a lease holder. */
+  readonly instanceId?: string;
+  readonly leaseTtlMs?: number;
+  readonly leaseWaitMs?: number;
+}
+
+/** Counts what the service did, for tests and the benchmark. */
+export interface TokenServiceCounters {
+  servedFromCache: number;
+  refreshes: number;
+  coalesced: number;
+  leaseWaits: number;
+}
+
+export class MsalTokenService implements TokenService {
+  readonly counters: TokenServiceCounters = { servedFromCache: 0, refreshes: 0, coalesced: 0, leaseWaits: 0 };
+  readonly #inFlight = new Map<string, Promise<AuthenticationResult>>();
+  readonly #options: MsalTokenServiceOptions;
+  readonly #holder: string;
+
+  constructor(options: MsalTokenServiceOptions) {
+    this.#options = options;
+    this.#holder = options.instanceId ?? randomUUID();
+  }
+
+  acquire(homeAccountId: string, scopes: readonly string[], options: AcquireOptions = {}): Promise<AuthenticationResult> {
+    const key = [homeAccountId, [...scopes].sort().join(' '), options.claims ?? '', options.forceRefresh ? 'force' : ''].join('|');
+    const running = this.#inFlight.get(key);
+    if (running) {
+      this.counters.coalesced++;
+      return running;
+    }
+    const call = this.#acquire(homeAccountId, [...scopes], options).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, call);
+    return call;
+  }
+
+  async saveSignIn(homeAccountId: string, serializedCache: string): Promise<void> {
+    const { store } = this.#options;
+    let base: string | undefined;
+    let etag: string | undefined;
+    try {
+      const stored = await store.read(homeAccountId);
+      base = stored?.data;
+      etag = stored?.etag;
+    } catch (error) {
+      // A row nobody can open any more is exactly what a fresh sign-in replaces.
+      if (!(error instanceof CacheUnreadableError)) throw storageFailure(error);
+      etag = error.etag;
+    }
+    await saveTokenCache(store, homeAccountId, { base, mine: serializedCache, etag }, { replaceUnreadable: true, ...(this.#options.clock ? { clock: this.#options.clock } : {}) });
+  }
+
+  async removeAccount(homeAccountId: string): Promise<void> {
+    await this.#options.store.removePartition(homeAccountId);
+  }
+
+  async #acquire(homeAccountId: string, scopes: string[], options: AcquireOptions): Promise<AuthenticationResult> {
+    const returnTo = options.returnTo ?? '/';
+    try {
+      const mustRefresh = options.claims !== undefined || options.forceRefresh === true;
+      if (!mustRefresh) {
+        const cached = await this.#fromCache(homeAccountId, scopes);
+        if (cached) return cached;
+      }
+      return await this.#refreshUnderLease(homeAccountId, scopes, options, mustRefresh);
+    } catch (error) {
+      throw this.#mapError(error, returnTo, options.claims);
+    }
+  }
+
+  /** Asks MSAL offline; undefined when it would need the network (a refresh is due). */
+  async #fromCache(homeAccountId: string, scopes: string[]): Promise<AuthenticationResult | undefined> {
+    const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId), offline: true });
+    try {
+      const result = await app.acquireTokenSilent({ account: this.#account(homeAccountId), scopes });
+      this.counters.servedFromCache++;
+      return result;
+    } catch (error) {
+      if (neededNetwork(app)) return undefined;
+      throw error;
+    }
+  }
+
+  async #refreshUnderLease(homeAccountId: string, scopes: string[], options: AcquireOptions, mustRefresh: boolean): Promise<AuthenticationResult> {
+    const { store } = this.#options;
+    const deadline = Date.now() + (this.#options.leaseWaitMs ?? LEASE_WAIT_MS);
+    for (;;) {
+      const lease = await store.acquireLease(homeAccountId, this.#holder, this.#options.leaseTtlMs ?? LEASE_TTL_MS);
+      if (lease) {
+        try {
+          invalidate(store, homeAccountId);
+          if (!mustRefresh) {
+            // Another instance may have refreshed between our first look and the lease.
+            const cached = await this.#fromCache(homeAccountId, scopes);
+            if (cached) return cached;
+          }
+          this.counters.refreshes++;
+          return await withCredentialRetry(this.#options.credentials, async () => {
+            const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId) });
+            return app.acquireTokenSilent({
+              account: this.#account(homeAccountId),
+              scopes,
+              ...(options.claims ? { claims: options.claims } : {}),
+              ...(options.forceRefresh ? { forceRefresh: true } : {}),
+            });
+          });
+        } finally {
+          await store.releaseLease(lease).catch(() => {
+            // The lease expires by itself; a failed release only delays waiters by its TTL.
+          });
+        }
+      }
+      this.counters.leaseWaits++;
+      const remaining = deadline - Date.now();
+      const outcome = remaining > 0 ? await waitForLeaseRelease(store, homeAccountId, { timeoutMs: remaining }) : 'timeout';
+      if (outcome === 'timeout') {
+        throw unavailable(ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE, 'Your sign-in is being renewed by another request. Try again in a moment.', undefined, 2);
+      }
+      invalidate(store, homeAccountId);
+      if (!mustRefresh) {
+        const cached = await this.#fromCache(homeAccountId, scopes);
+        if (cached) return cached;
+      }
+    }
+  }
+
+  #plugin(homeAccountId: string) {
+    return createTokenCachePlugin({
+      store: this.#options.store,
+      homeAccountId,
+      ...(this.#options.logger ? { logger: this.#options.logger } : {}),
+      ...(this.#options.clock ? { save: { clock: this.#options.clock } } : {}),
+    });
+  }
+
+  /**
+   * The account MSAL looks tokens up by. Built from the homeAccountId (`<oid>.<tid>`) instead of
+   * asking MSAL's cache for it, which would cost another cache access (another storage read).
+   */
+  #account(homeAccountId: string): AccountInfo {
+    const [localAccountId = '', tenantId = ''] = homeAccountId.split('.');
+    return { homeAccountId, environment: this.#options.environment, tenantId, localAccountId, username: '' };
+  }
+
+  #mapError(error: unknown, returnTo: string, claims: string | undefined): AppError {
+    if (error instanceof CacheUnreadableError) {
+      return loginRequired(loginUrl(returnTo, claims), 'Your saved sign-in could not be read. Sign in again to continue.', error);
+    }
+    if (isAppError(error)) return error;
+    const failure = classifyTokenError(error);
+    switch (failure.kind) {
+      case 'interaction_required':
+        return loginRequired(loginUrl(returnTo, failure.claims ?? claims), 'Your session has ended. Sign in again to continue.', error);
+      case 'transient':
+        return identityProviderUnavailable(error);
+      case 'invalid_client':
+        return new AppError(ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE, 'The app could not prove its identity to Microsoft. An operator must check its client credential.', {
+          status: 503,
+          retryAfterSeconds: 30,
+          cause: error,
+        });
+      case 'other':
+        return new AppError('identity_provider_error', 'Microsoft sign-in refused to renew your session. Sign in again to continue.', {
+          status: 401,
+          cause: error,
+          details: { loginUrl: loginUrl(returnTo, claims) },
+        });
+    }
+  }
+}
+
+/** Drops this instance's memory copy of the partition, so the next read goes to storage. */
+function invalidate(store: TokenCacheStore, homeAccountId: string): void {
+  if (store instanceof L1TokenCacheStore) store.l1.invalidate(partitionKeyOf(homeAccountId));
+}

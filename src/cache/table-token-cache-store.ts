@@ -1,0 +1,395 @@
+/**
+ * The token-cache store on Azure Table Storage (table `tokencache`).
+ *
+ * Layout, one partition per user (PartitionKey = homeAccountId, validated `<oid>.<tid>`):
+ * - `cache`: the head row. `kid` (which key sealed it, for rotation audits), `expiresAt` (for the
+ *   sweep), `updatedAt`, `rows`/`chunks`/`size`/`gen` (layout), and the ciphertext in `d0..dN`
+ *   (Edm.Binary). The whole cache is sealed once with AES-256-GCM, additional data = the partition
+ *   key, so a row copied into another user's partition does not open.
+ * - `cache-001`...: continuation rows, only for a cache over ~840 KiB (see table-chunks.ts),
+ *   written in the same transaction as the head so the head's ETag guards them all.
+ * - `lease`: the refresh lease (`holder`, `expiresAt`).
+ *
+ * Concurrency is optimistic: a write names the ETag it read (If-Match) or creates (insert only);
+ * 412/409/404 become CacheConflictError and save.ts merges. Every other failure becomes an
+ * AppError: 503 storage_unavailable when transient.
+ */
+import { randomBytes } from 'node:crypto';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import type { Clock } from '../clock';
+import { currentRing, renewRing, type KeyRingSource } from '../crypto/keyring';
+import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
+import { statusOf } from '../storage/tables';
+import { CacheConflictError, CacheUnreadableError, cacheTooLarge, storageFailure } from './errors';
+import { chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
+import {
+  DEFAULT_REFRESH_TOKEN_HORIZON_MS,
+  MAX_CACHE_BYTES,
+  newCounters,
+  partitionKeyOf,
+  type Lease,
+  type LeaseState,
+  type StoredCache,
+  type StoreCounters,
+  type SweepOptions,
+  type SweepResult,
+  type TokenCacheStore,
+  type WriteOptions,
+} from './token-cache-store';
+
+export const TOKEN_CACHE_TABLE = 'tokencache';
+const LEASE_ROW = 'lease';
+const LAYOUT_VERSION = 1;
+/** A transaction holds at most 100 operations. */
+const MAX_TRANSACTION_OPS = 100;
+/** Re-reads when a read straddles a multi-row write (continuation rows of another generation). */
+const MAX_READ_ATTEMPTS = 3;
+
+interface HeadEntity {
+  partitionKey: string;
+  rowKey: string;
+  v: number;
+  kid: string;
+  gen: string;
+  rows: number;
+  chunks: number;
+  size: number;
+  expiresAt: Date;
+  updatedAt: Date;
+  [chunk: `d${number}`]: Uint8Array;
+}
+
+interface LeaseEntity {
+  partitionKey: string;
+  rowKey: string;
+  holder: string;
+  expiresAt: Date;
+}
+
+export interface TableTokenCacheStoreOptions {
+  readonly client: TableClient;
+  readonly keyRing: KeyRingSource;
+  readonly clock?: Clock;
+  /** Creates the table before the first write; default: `client.createTable()` once (it tolerates "already exists"). */
+  readonly ensureTable?: () => Promise<void>;
+}
+
+export class TableTokenCacheStore implements TokenCacheStore {
+  readonly counters: StoreCounters = newCounters();
+  readonly #client: TableClient;
+  readonly #keyRing: KeyRingSource;
+  readonly #clock: Clock;
+  readonly #ensureTable: () => Promise<void>;
+
+  constructor(options: TableTokenCacheStoreOptions) {
+    this.#client = options.client;
+    this.#keyRing = options.keyRing;
+    this.#clock = options.clock ?? Date.now;
+    this.#ensureTable = options.ensureTable ?? memoizeCreateTable(options.client);
+  }
+
+  async read(homeAccountId: string): Promise<StoredCache | undefined> {
+    const partition = partitionKeyOf(homeAccountId);
+    return this.#guard(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const head = await this.#getRow<HeadEntity>(partition, HEAD_ROW);
+        if (head === undefined) return undefined;
+        const etag = head.etag;
+        if (head.v !== LAYOUT_VERSION || typeof head.kid !== 'string') throw new CacheUnreadableError(undefined, etag, 'unknown layout');
+        const sealed = await this.#assemble(partition, head);
+        if (sealed === undefined) {
+          if (attempt < MAX_READ_ATTEMPTS) continue;
+          throw new CacheUnreadableError(head.kid, etag, 'incomplete rows');
+        }
+        return { data: await this.#open(sealed, partition, head.kid, etag), etag };
+      }
+    });
+  }
+
+  async write(homeAccountId: string, data: string, options: WriteOptions): Promise<{ etag: string }> {
+    const partition = partitionKeyOf(homeAccountId);
+    const plaintext = Buffer.from(data, 'utf8');
+    if (plaintext.length > MAX_CACHE_BYTES) throw cacheTooLarge(plaintext.length, MAX_CACHE_BYTES);
+    const ring = await currentRing(this.#keyRing);
+    const sealed = sealBuffer(ring, 'token-cache', plaintext, partition);
+    const rows = splitIntoRows(sealed);
+    const now = this.#clock();
+    const gen = randomBytes(8).toString('hex');
+    const expiresAt = new Date(options.expiresAt ?? now + DEFAULT_REFRESH_TOKEN_HORIZON_MS);
+    const head = {
+      partitionKey: partition,
+      rowKey: HEAD_ROW,
+      v: LAYOUT_VERSION,
+      kid: ring.current.kid,
+      gen,
+      rows: rows.length,
+      chunks: rows[0]!.length,
+      size: sealed.length,
+      expiresAt,
+      updatedAt: new Date(now),
+      ...chunkProperties(rows[0]!),
+    };
+
+    return this.#guard(async () => {
+      await this.#ensureTable();
+      this.counters.writes += 1;
+      try {
+        if (rows.length === 1) {
+          const response = options.etag === undefined
+            ? await this.#client.createEntity(head)
+            : await this.#client.updateEntity(head, 'Replace', { etag: options.etag });
+          return { etag: response.etag ?? (await this.#headEtag(partition)) };
+        }
+        const actions: TransactionAction[] = [
+          options.etag === undefined ? ['create', head] : ['update', head, 'Replace', { etag: options.etag }],
+          ...rows.slice(1).map((chunks, i): TransactionAction => [
+            'upsert',
+            { partitionKey: partition, rowKey: continuationRowKey(i + 1), gen, chunks: chunks.length, expiresAt, ...chunkProperties(chunks) },
+            'Replace',
+          ]),
+        ];
+        const response = await this.#client.submitTransaction(actions);
+        const etag = response.subResponses[0]?.etag?.trim();
+        return { etag: etag || (await this.#headEtag(partition)) };
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 412 || status === 409 || (status === 404 && options.etag !== undefined)) {
+          this.counters.conflicts += 1;
+          throw new CacheConflictError(status === 412 ? 'changed' : status === 409 ? 'exists' : 'gone');
+        }
+        throw error;
+      }
+    });
+  }
+
+  async removePartition(homeAccountId: string): Promise<void> {
+    const partition = partitionKeyOf(homeAccountId);
+    await this.#guard(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const rowKeys = await this.#listRowKeys(partition);
+        try {
+          await this.#deleteRows(partition, rowKeys);
+          return;
+        } catch (error) {
+          // A row vanished between the listing and the batch (another remover, the sweep): list again.
+          if (statusOf(error) !== 404 || attempt >= MAX_READ_ATTEMPTS) throw error;
+        }
+      }
+    });
+  }
+
+  async acquireLease(homeAccountId: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    const partition = partitionKeyOf(homeAccountId);
+    return this.#guard(async () => {
+      await this.#ensureTable();
+      for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+        const now = this.#clock();
+        const entity: LeaseEntity = { partitionKey: partition, rowKey: LEASE_ROW, holder, expiresAt: new Date(now + ttlMs) };
+        const lease = (etag: string | undefined): Lease => ({ homeAccountId: partition, holder, expiresAt: now + ttlMs, etag: etag ?? '*' });
+        try {
+          this.counters.writes += 1;
+          return lease((await this.#client.createEntity(entity)).etag);
+        } catch (error) {
+          if (statusOf(error) !== 409) throw error;
+        }
+        const current = await this.#getRow<LeaseEntity>(partition, LEASE_ROW);
+        if (current === undefined) continue; // released meanwhile: try to create it again
+        if (new Date(current.expiresAt).getTime() > now && current.holder !== holder) return undefined;
+        try {
+          // Expired (or ours, being extended): take it over, only if nobody did first.
+          this.counters.writes += 1;
+          return lease((await this.#client.updateEntity(entity, 'Replace', { etag: current.etag })).etag);
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 412) return undefined;
+          if (status !== 404) throw error;
+        }
+      }
+      return undefined;
+    });
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    const partition = partitionKeyOf(lease.homeAccountId);
+    await this.#guard(async () => {
+      this.counters.deletes += 1;
+      try {
+        await this.#client.deleteEntity(partition, LEASE_ROW, { etag: lease.etag });
+      } catch (error) {
+        // 412: it expired and another holder took it; 404: gone already. Either way, not ours to delete.
+        const status = statusOf(error);
+        if (status !== 412 && status !== 404) throw error;
+      }
+    });
+  }
+
+  async readLease(homeAccountId: string): Promise<LeaseState | undefined> {
+    const partition = partitionKeyOf(homeAccountId);
+    return this.#guard(async () => {
+      const row = await this.#getRow<LeaseEntity>(partition, LEASE_ROW);
+      return row === undefined ? undefined : { holder: row.holder, expiresAt: new Date(row.expiresAt).getTime() };
+    });
+  }
+
+  /**
+   * Deletes what expired: a cache row whose refresh token is past its life takes its whole
+   * partition along; a stale lease or an orphaned continuation row goes alone. Each first delete
+   * is conditional on the ETag the query saw, so a row refreshed since is left alone. The query
+   * filters on a non-key property: a table scan, fine for a timer-triggered job, bounded by maxRows.
+   */
+  async sweepExpired({ now, maxRows }: SweepOptions): Promise<SweepResult> {
+    return this.#guard(async () => {
+      const expired: { partitionKey: string; rowKey: string; etag: string }[] = [];
+      try {
+        const pages = this.#client
+          .listEntities<{ expiresAt: Date }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey'] } })
+          .byPage({ maxPageSize: Math.min(1000, Math.max(1, maxRows)) });
+        for await (const page of pages) {
+          this.counters.reads += 1;
+          for (const entity of page) {
+            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag });
+          }
+          if (expired.length >= maxRows) break;
+        }
+      } catch (error) {
+        if (statusOf(error) === 404) return { partitions: 0, rows: 0 }; // no table yet
+        throw error;
+      }
+
+      let partitions = 0;
+      let rows = 0;
+      const swept = new Set<string>();
+      for (const row of expired) {
+        if (swept.has(row.partitionKey)) continue;
+        if (!(await this.#deleteIfUnchanged(row.partitionKey, row.rowKey, row.etag))) continue;
+        rows += 1;
+        if (row.rowKey !== HEAD_ROW) continue;
+        // The head is gone, so its other rows are unreachable: delete them all, in batches.
+        const rest = await this.#listRowKeys(row.partitionKey);
+        await this.#deleteRows(row.partitionKey, rest).catch((error: unknown) => {
+          if (statusOf(error) !== 404) throw error; // raced with removePartition: nothing left to do
+        });
+        rows += rest.length;
+        partitions += 1;
+        swept.add(row.partitionKey);
+      }
+      return { partitions, rows };
+    });
+  }
+
+  async #open(sealed: Buffer, partition: string, kid: string, etag: string): Promise<string> {
+    let ring = await currentRing(this.#keyRing);
+    // Another instance may already seal with a key this one has not loaded yet: ask once for a newer ring.
+    if (ring.get(kid) === undefined && (await renewRing(this.#keyRing))) ring = await currentRing(this.#keyRing);
+    try {
+      return unsealBuffer(ring, 'token-cache', sealed, partition).toString('utf8');
+    } catch (error) {
+      if (!isSealError(error)) throw error;
+      throw new CacheUnreadableError(kid, etag, error.code === 'SEAL_KEY_UNKNOWN' ? 'unknown key' : 'failed authentication', error);
+    }
+  }
+
+  /** The sealed bytes of a head and its continuation rows, or undefined when they do not belong together. */
+  async #assemble(partition: string, head: HeadEntity & { etag: string }): Promise<Buffer | undefined> {
+    const headChunks = readChunkProperties(head, head.chunks);
+    if (headChunks === undefined) return undefined;
+    const parts = [...headChunks];
+    if (head.rows > 1) {
+      this.counters.reads += 1;
+      const continuation = new Map<string, Record<string, unknown>>();
+      const entities = this.#client.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${partition} and RowKey gt ${`${HEAD_ROW}-`} and RowKey lt ${`${HEAD_ROW}.`}` },
+      });
+      for await (const entity of entities) continuation.set(entity.rowKey!, entity);
+      for (let i = 1; i < head.rows; i++) {
+        const row = continuation.get(continuationRowKey(i));
+        if (row === undefined || row['gen'] !== head.gen || typeof row['chunks'] !== 'number') return undefined;
+        const chunks = readChunkProperties(row, row['chunks']);
+        if (chunks === undefined) return undefined;
+        parts.push(...chunks);
+      }
+    }
+    const sealed = Buffer.concat(parts);
+    return sealed.length === head.size ? sealed : undefined;
+  }
+
+  async #getRow<T extends object>(partition: string, rowKey: string): Promise<(T & { etag: string }) | undefined> {
+    this.counters.reads += 1;
+    try {
+      return (await this.#client.getEntity<T>(partition, rowKey)) as T & { etag: string };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async #headEtag(partition: string): Promise<string> {
+    const head = await this.#getRow<HeadEntity>(partition, HEAD_ROW);
+    if (head === undefined) throw new CacheConflictError('gone');
+    return head.etag;
+  }
+
+  async #listRowKeys(partition: string): Promise<string[]> {
+    const rowKeys: string[] = [];
+    try {
+      const pages = this.#client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] } }).byPage();
+      for await (const page of pages) {
+        this.counters.reads += 1;
+        for (const entity of page) rowKeys.push(entity.rowKey!);
+      }
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    return rowKeys;
+  }
+
+  /** Unconditional deletes, one transaction per 100 rows (one row: a plain delete). */
+  async #deleteRows(partition: string, rowKeys: readonly string[]): Promise<void> {
+    for (let i = 0; i < rowKeys.length; i += MAX_TRANSACTION_OPS) {
+      const batch = rowKeys.slice(i, i + MAX_TRANSACTION_OPS);
+      this.counters.deletes += 1;
+      if (batch.length === 1) {
+        try {
+          await this.#client.deleteEntity(partition, batch[0]!);
+        } catch (error) {
+          if (statusOf(error) !== 404) throw error;
+        }
+      } else {
+        await this.#client.submitTransaction(batch.map((rowKey): TransactionAction => ['delete', { partitionKey: partition, rowKey }]));
+      }
+    }
+  }
+
+  /** Deletes one row if it still has the ETag we saw; false when it changed or vanished. */
+  async #deleteIfUnchanged(partition: string, rowKey: string, etag: string): Promise<boolean> {
+    if (rowKey !== HEAD_ROW && rowKey !== LEASE_ROW && !isContinuationRowKey(rowKey)) return false;
+    this.counters.deletes += 1;
+    try {
+      await this.#client.deleteEntity(partition, rowKey, { etag });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 404) return false;
+      throw error;
+    }
+  }
+
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw storageFailure(error);
+    }
+  }
+}
+
+function memoizeCreateTable(client: TableClient): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () => {
+    ready ??= client.createTable().catch((error: unknown) => {
+      ready = undefined; // try again next time: storage may be back
+      throw error;
+    });
+    return ready;
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Builds the Services of one instance from its Config. Everything here is created once per
+ * process and reused by every request; nothing does I/O until a request needs it.
+ */
+import { createSealer } from './crypto/seal';
+import type { Config } from './config';
+import { systemClock, type Clock } from './clock';
+import { createMsalAppFactory } from './auth/msal-app';
+import { MsalTokenService } from './auth/msal-token-service';
+import { TableSessionStore } from './auth/session-store';
+import { Sessions } from './auth/sessions';
+import { L1TokenCacheStore } from './cache/l1-token-cache-store';
+import { MemoryL1 } from './cache/memory-l1';
+import { TableTokenCacheStore } from './cache/table-token-cache-store';
+import type { TokenCacheStore } from './cache/token-cache-store';
+import { GraphMailClient } from './graph/mail-client';
+import { localClientCredentials, localKeyRing } from './secrets/local';
+import type { ClientCredentialProvider, KeyRingProvider } from './secrets/types';
+import type { Services, ServicesProvider } from './services';
+import { createTableClient, ensureTable, TABLES } from './storage/tables';
+
+export interface Secrets {
+  readonly credentials: ClientCredentialProvider;
+  readonly keyRing: KeyRingProvider;
+}
+
+export interface ServiceOverrides {
+  readonly clock?: Clock;
+  readonly secrets?: Secrets;
+  readonly log?: { warn(message: string): void; error(message: string): void };
+}
+
+export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  const clock = overrides.clock ?? systemClock;
+  const secrets = overrides.secrets ?? localSecrets(config);
+  const logger = overrides.log ?? { warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+
+  const sessionsClient = createTableClient(config, TABLES.sessions);
+  const sessionStore = new TableSessionStore(sessionsClient, config.tables.connectionString ? ensureTable(sessionsClient) : undefined);
+  const sessions = new Sessions(sessionStore, config.session, clock);
+
+  const cacheClient = createTableClient(config, TABLES.tokenCache);
+  const tableCache = new TableTokenCacheStore({
+    client: cacheClient,
+    keyRing: secrets.keyRing,
+    clock,
+    ...(config.tables.connectionString ? {} : { ensureTable: async () => {} }),
+  });
+  const tokenCacheStore: TokenCacheStore =
+    config.tokenCacheMemory.maxBytes > 0 && config.tokenCacheMemory.ttlSeconds > 0
+      ? new L1TokenCacheStore(tableCache, new MemoryL1({ maxBytes: config.tokenCacheMemory.maxBytes, ttlMs: config.tokenCacheMemory.ttlSeconds * 1000, clock }))
+      : tableCache;
+
+  const msal = createMsalAppFactory(config, secrets.credentials);
+  const tokens = new MsalTokenService({
+    msal,
+    store: tokenCacheStore,
+    credentials: secrets.credentials,
+    environment: new URL(config.cloudInstance).host,
+    clock,
+    logger,
+  });
+
+  return {
+    config,
+    clock,
+    sessions,
+    sessionStore,
+    tokenCacheStore,
+    msal,
+    credentials: secrets.credentials,
+    tokens,
+    graph: new GraphMailClient({ endpoint: config.graphEndpoint }),
+    transactionSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:txn'),
+    cursorSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:cursor'),
+  };
+}
+
+function localSecrets(config: Config): Secrets {
+  return { credentials: localClientCredentials(config), keyRing: localKeyRing(config) };
+}
+
+/** Builds the services on first use; a failure is not cached, so the next request tries again. */
+export function lazyServices(build: () => Services | Promise<Services>): ServicesProvider {
+  let services: Promise<Services> | undefined;
+  return () => {
+    services ??= Promise.resolve()
+      .then(build)
+      .catch((error: unknown) => {
+        services = undefined;
+        throw error;
+      });
+    return services;
+  };
+}
