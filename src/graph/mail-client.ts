@@ -48,6 +48,7 @@ export interface GraphClientOptions {
   readonly maxConcurrentPerMailbox?: number;
 }
 
+const ORDER_PROPERTY = 'receivedDateTime';
 const SELECT = 'id,from,subject,receivedDateTime,bodyPreview,isRead,webLink';
 const NEXT_QUERY_PARAMS = new Set(['$skip', '$skiptoken', '$top', '$filter', '$select', '$orderby', '$count']);
 const RETRYABLE = new Set([429, 503, 504]);
@@ -76,8 +77,10 @@ export class GraphMailClient {
       url.search = sanitizeNextQuery(query.nextQuery);
     } else {
       url.searchParams.set('$select', SELECT);
-      if (query.unreadOnly) url.searchParams.set('$filter', 'isRead eq false');
-      url.searchParams.set('$orderby', 'receivedDateTime desc');
+      // Graph refuses a $filter that does not start with the $orderby property (InefficientFilter),
+      // hence the always-true date clause in front of the unread test.
+      if (query.unreadOnly) url.searchParams.set('$filter', `${ORDER_PROPERTY} ge 1900-01-01T00:00:00Z and isRead eq false`);
+      url.searchParams.set('$orderby', `${ORDER_PROPERTY} desc`);
       url.searchParams.set('$top', String(query.top));
     }
     const body = (await this.withMailboxSlot(mailbox, () => this.get(url, accessToken))) as {

@@ -38,7 +38,7 @@ describe('GraphMailClient', () => {
     const page = await client.listMessages('token-abc', 'user', { top: 10, unreadOnly: true });
     const url = new URL(calls[0]!.url);
     expect(url.origin + url.pathname).toBe('https://graph.example/v1.0/me/messages');
-    expect(url.searchParams.get('$filter')).toBe('isRead eq false');
+    expect(url.searchParams.get('$filter')).toBe('receivedDateTime ge 1900-01-01T00:00:00Z and isRead eq false');
     expect(url.searchParams.get('$orderby')).toBe('receivedDateTime desc');
     expect(url.searchParams.get('$top')).toBe('10');
     expect(url.searchParams.get('$select')).toBe('id,from,subject,receivedDateTime,bodyPreview,isRead,webLink');
