@@ -14,7 +14,7 @@ import { MemoryL1 } from './cache/memory-l1';
 import { TableTokenCacheStore } from './cache/table-token-cache-store';
 import type { TokenCacheStore } from './cache/token-cache-store';
 import { GraphMailClient } from './graph/mail-client';
-import { localClientCredentials, localKeyRing } from './secrets/local';
+import { createSecrets } from './secrets/create-secrets';
 import type { ClientCredentialProvider, KeyRingProvider } from './secrets/types';
 import type { Services, ServicesProvider } from './services';
 import { createTableClient, ensureTable, TABLES } from './storage/tables';
@@ -32,8 +32,9 @@ export interface ServiceOverrides {
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   const clock = overrides.clock ?? systemClock;
-  const secrets = overrides.secrets ?? localSecrets(config);
   const logger = overrides.log ?? { warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+  // Key Vault (and a managed identity) when KEY_VAULT_URL is set, settings otherwise; no I/O until first use.
+  const secrets = overrides.secrets ?? createSecrets(config, { log: logger });
 
   const sessionsClient = createTableClient(config, TABLES.sessions);
   const sessionStore = new TableSessionStore(sessionsClient, config.tables.connectionString ? ensureTable(sessionsClient) : undefined);
@@ -74,10 +75,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     transactionSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:txn'),
     cursorSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:cursor'),
   };
-}
-
-function localSecrets(config: Config): Secrets {
-  return { credentials: localClientCredentials(config), keyRing: localKeyRing(config) };
 }
 
 /** Builds the services on first use; a failure is not cached, so the next request tries again. */

@@ -17,8 +17,7 @@ import { CacheUnreadableError, storageFailure } from '../cache/errors';
 import { LEASE_TTL_MS, LEASE_WAIT_MS, waitForLeaseRelease } from '../cache/lease';
 import { createTokenCachePlugin, type CacheLogger } from '../cache/msal-cache-plugin';
 import { saveTokenCache } from '../cache/save';
-import { L1TokenCacheStore } from '../cache/l1-token-cache-store';
-import { partitionKeyOf, type TokenCacheStore } from '../cache/token-cache-store';
+import type { TokenCacheStore } from '../cache/token-cache-store';
 import { AppError, ErrorCode, isAppError, unavailable } from '../errors';
 import type { ClientCredentialProvider } from '../secrets/types';
 import { loginUrl } from './claims';
@@ -209,5 +208,5 @@ export class MsalTokenService implements TokenService {
 
 /** Drops this instance's memory copy of the partition, so the next read goes to storage. */
 function invalidate(store: TokenCacheStore, homeAccountId: string): void {
-  if (store instanceof L1TokenCacheStore) store.l1.invalidate(partitionKeyOf(homeAccountId));
+  store.invalidate?.(homeAccountId);
 }

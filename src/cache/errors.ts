@@ -32,11 +32,8 @@ export class CacheUnreadableError extends AppError {
     reason: string,
     cause?: unknown,
   ) {
-    super(CacheErrorCode.UNREADABLE, `The stored sign-in could not be opened (${reason}). Sign in again.`, {
-      status: 401,
-      cause,
-      details: kid === undefined ? {} : { kid },
-    });
+    // The kid stays a property for logs; it is not a detail shown to the client.
+    super(CacheErrorCode.UNREADABLE, `The stored sign-in could not be opened (${reason}). Sign in again.`, { status: 401, cause });
     this.name = 'CacheUnreadableError';
   }
 }
@@ -63,6 +60,12 @@ export function cacheTooLarge(bytes: number, limit: number): AppError {
 export function invalidPartition(): AppError {
   // The id is not echoed: it may be whatever a bug passed in.
   return new AppError(CacheErrorCode.PARTITION_INVALID, 'The account id of the token cache must be `<oid>.<tid>`.', { status: 500 });
+}
+
+/** A failure of the storage SDK or of the network under it (RestError, or anything with an HTTP status). */
+export function isStorageError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  return (error as { name?: unknown }).name === 'RestError' || statusOf(error) !== undefined;
 }
 
 /**

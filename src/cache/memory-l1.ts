@@ -11,15 +11,17 @@
  * - A stale copy can never lose an update: every write is conditional on the ETag the copy
  *   carries, so a write based on it fails with 412, the L1 entry is dropped, and save.ts re-reads
  *   storage and merges.
- * - The real cost: if the stale copy's access token needs a refresh, this instance would redeem
- *   the refresh token the other instance already redeemed. Entra tolerates it (the old refresh
- *   token stays valid), a provider with reuse detection would revoke the grant. So a refresh must
- *   re-read storage after taking the lease (`invalidate` the partition, then read): then a refresh
- *   done elsewhere is seen, and at most the one extra storage read is paid, never an extra
- *   redemption.
- * - Sign-out or "forget me" on another instance: this instance may keep a copy for up to
- *   `ttlMs`. The session row is checked on every request and is deleted first, so the copy is not
- *   reachable; a write from it finds the row gone and is dropped (save.ts "gone").
+ * - The real cost: a stale copy may say "access token expired" when another instance already
+ *   refreshed it. Redeeming the refresh token from the stale copy would be a second redemption:
+ *   Entra tolerates it (the old refresh token stays valid), a provider with reuse detection
+ *   revokes the whole grant. So a refresh never starts from the L1: after taking the lease the
+ *   caller drops the copy (`invalidate`) and reads storage, sees the other instance's refresh and
+ *   uses it. The price of staleness is therefore one lease round trip and one extra read, never an
+ *   extra redemption.
+ * - Sign-out or "forget me" on another instance: storage is cleared at once, but this instance may
+ *   keep its copy for up to `ttlMs`. The session row is checked on every request and is deleted
+ *   first, so the copy is unreachable; a write from it finds the row gone and is dropped
+ *   (save.ts "gone"); the copy itself is gone from memory within `ttlMs`.
  * - Memory: plaintext token caches live in process memory (as they do inside MSAL during a
  *   request), bounded by `maxBytes`; `maxBytes: 0` turns the L1 off.
  */

@@ -21,7 +21,8 @@
  * - A row deleted during the request (sign-out elsewhere) is not recreated, except by a sign-in.
  */
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
-import { CacheUnreadableError, storageFailure } from './errors';
+import { AppError } from '../errors';
+import { CacheUnreadableError, isStorageError, storageFailure } from './errors';
 import { saveTokenCache, type SaveOptions, type SaveResult } from './save';
 import { partitionKeyOf, type TokenCacheStore } from './token-cache-store';
 
@@ -89,8 +90,8 @@ export class TokenCachePlugin implements ICachePlugin {
         }
         throw error;
       }
-      const failure = storageFailure(error);
-      this.#logger.warn(`token cache read failed: ${failure.code}`);
+      const failure = isStorageError(error) ? storageFailure(error) : error;
+      this.#logger.warn(`token cache read failed: ${failure instanceof AppError ? failure.code : 'unexpected error'}`);
       throw failure;
     }
 

@@ -6,7 +6,7 @@
  *   sweep), `updatedAt`, `rows`/`chunks`/`size`/`gen` (layout), and the ciphertext in `d0..dN`
  *   (Edm.Binary). The whole cache is sealed once with AES-256-GCM, additional data = the partition
  *   key, so a row copied into another user's partition does not open.
- * - `cache-001`...: continuation rows, only for a cache over ~840 KiB (see table-chunks.ts),
+ * - `cache-001`...: continuation rows, only for a cache over ~660 KiB (see table-chunks.ts),
  *   written in the same transaction as the head so the head's ETag guards them all.
  * - `lease`: the refresh lease (`holder`, `expiresAt`).
  *
@@ -20,7 +20,7 @@ import type { Clock } from '../clock';
 import { currentRing, renewRing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
 import { statusOf } from '../storage/tables';
-import { CacheConflictError, CacheUnreadableError, cacheTooLarge, storageFailure } from './errors';
+import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
 import { chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
 import {
   DEFAULT_REFRESH_TOKEN_HORIZON_MS,
@@ -374,11 +374,12 @@ export class TableTokenCacheStore implements TokenCacheStore {
     }
   }
 
+  /** Storage failures become AppErrors (503 when transient); our own errors and bugs pass as they are. */
   async #guard<T>(operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
     } catch (error) {
-      throw storageFailure(error);
+      throw isStorageError(error) ? storageFailure(error) : error;
     }
   }
 }

@@ -48,7 +48,7 @@ function additionalData(kid: string, context: string | Uint8Array): Buffer {
 function encrypt(ring: KeyRing, purpose: KeyPurpose, plaintext: Uint8Array, context: string | Uint8Array) {
   const { kid } = ring.current;
   const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', ring.current.derive(purpose), iv);
+  const cipher = createCipheriv('aes-256-gcm', ring.current.derive(purpose), iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(additionalData(kid, context));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
   return { kid, iv, body };
@@ -63,7 +63,7 @@ function decrypt(ring: KeyRing, purpose: KeyPurpose, kid: string, iv: Buffer, bo
     throw new SealError(SEAL_INVALID, `The value sealed with key "${kid}" is truncated.`, kid);
   }
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key.derive(purpose), iv);
+    const decipher = createDecipheriv('aes-256-gcm', key.derive(purpose), iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(additionalData(kid, context));
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
     return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);

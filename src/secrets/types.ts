@@ -27,3 +27,9 @@ export interface KeyRingProvider {
   /** A value names a kid this instance does not know: fetch the newest ring. True when it changed. */
   renew?(): Promise<boolean>;
 }
+
+/** The two providers the app is built with (local settings, or Key Vault and a managed identity). */
+export interface SecretProviders {
+  readonly credentials: ClientCredentialProvider;
+  readonly keyRing: KeyRingProvider;
+}
