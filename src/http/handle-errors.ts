@@ -27,7 +27,20 @@ export function handleErrors(kind: ResponseKind, handler: RouteHandler): RouteHa
   };
 }
 
-export function errorResponse(kind: ResponseKind, error: AppError): HttpResponseInit {
+/**
+ * Configuration problems name vaults, secrets and roles: that is for operators (it is in the log
+ * line), not for whoever happens to load the page.
+ */
+function forClient(error: AppError): AppError {
+  if (error.code !== ErrorCode.CONFIG_INVALID) return error;
+  return new AppError(error.code, 'The app is not configured correctly. Its operators have been told; try again later.', {
+    status: error.status,
+    ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+  });
+}
+
+export function errorResponse(kind: ResponseKind, original: AppError): HttpResponseInit {
+  const error = forClient(original);
   const headers: Record<string, string> = {};
   if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
   if (kind === 'api') {

@@ -211,8 +211,8 @@ export class CachedSecret<T> {
       value = parse({ value: text, contentType: secret.properties.contentType, version: secret.properties.version, now });
     } catch (error) {
       // Only UnusableSecretError text is known to be free of the value; anything else stays generic.
-      const what = error instanceof UnusableSecretError ? error.message : 'could not be read.';
-      throw this.#fail(secretUnusable(site, what, error));
+      // The cause is dropped too: a foreign error's message or stack could carry the value.
+      throw this.#fail(error instanceof UnusableSecretError ? secretUnusable(site, error.message, error) : secretUnusable(site, 'could not be read.'));
     }
     const fingerprint = createHash('sha256').update(text, 'utf8').digest('hex');
     const previous = this.#entry;

@@ -77,7 +77,7 @@ export function parseClientCertificate(secret: Pick<SecretText, 'value' | 'conte
   }
   const key = keys[0]!;
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new UnusableSecretError(`has a ${key.asymmetricKeyType ?? 'non-RSA'} key: Entra client certificates need an RSA key (msal-node signs with PS256).`);
+    throw new UnusableSecretError(`has a key of type ${key.asymmetricKeyType ?? 'unknown'}: Entra client certificates need an RSA key (msal-node signs with PS256).`);
   }
   if (certificates.length === 0) throw new UnusableSecretError('has no certificate: store the certificate together with its private key.');
   const leafIndex = certificates.findIndex((cert) => cert.checkPrivateKey(key));

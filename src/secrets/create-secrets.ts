@@ -1,12 +1,13 @@
 /**
  * Picks where the app's secrets come from:
  *
- * | KEY_VAULT_URL | CLIENT_CREDENTIAL | client credential                                  | key ring                   |
- * | ------------- | ----------------- | -------------------------------------------------- | -------------------------- |
- * | set           | secret            | vault secret CLIENT_SECRET_NAME                     | vault secret KEY_RING_SECRET_NAME |
- * | set           | certificate       | vault secret CLIENT_CERTIFICATE_NAME (PEM)          | vault secret KEY_RING_SECRET_NAME |
- * | set / unset   | managedIdentity   | assertion from the identity AZURE_CLIENT_ID         | vault, or KEY_RING when unset |
- * | unset         | secret            | CLIENT_SECRET                                      | KEY_RING                   |
+ * | KEY_VAULT_URL | CLIENT_CREDENTIAL | client credential                          | key ring                          |
+ * | ------------- | ----------------- | ------------------------------------------ | --------------------------------- |
+ * | set           | secret            | vault secret CLIENT_SECRET_NAME            | vault secret KEY_RING_SECRET_NAME |
+ * | set           | certificate       | vault secret CLIENT_CERTIFICATE_NAME (PEM) | vault secret KEY_RING_SECRET_NAME |
+ * | set           | managedIdentity   | assertion from the identity AZURE_CLIENT_ID | vault secret KEY_RING_SECRET_NAME |
+ * | unset         | managedIdentity   | assertion from the identity AZURE_CLIENT_ID | KEY_RING                          |
+ * | unset         | secret            | CLIENT_SECRET                              | KEY_RING                          |
  *
  * Nothing here does I/O: the first request that needs a secret reads it.
  */
@@ -17,7 +18,7 @@ import type { SecretLogger, SecretReader } from './cached-secret';
 import { createSecretClient, createVaultCredential, vaultClientCertificate, vaultClientSecret, vaultKeyRing, type VaultSecretOptions } from './key-vault';
 import { localClientCredentials, localKeyRing } from './local';
 import { managedIdentityAssertion, tokenExchangeAudience } from './managed-identity';
-import type { ClientCredentialProvider, KeyRingProvider, SecretProviders } from './types';
+import type { ClientCredentialProvider, SecretProviders } from './types';
 
 export type SecretsConfig = Pick<
   Config,
@@ -83,6 +84,3 @@ function clientCredentials(config: SecretsConfig, vault: VaultSecretOptions | un
       return vault ? vaultClientSecret({ ...vault, secretName: config.clientSecretName }) : localClientCredentials(config);
   }
 }
-
-/** Re-exported for callers that only need the key ring type. */
-export type { KeyRingProvider };

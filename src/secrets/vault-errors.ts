@@ -156,7 +156,7 @@ export function mapVaultError(error: unknown, site: SecretSite, retryAfterSecond
     return vaultUnavailable(site, `status ${status}`, Math.max(retryAfterSeconds, Math.min(vaultSays ?? 0, MAX_RETRY_AFTER_SECONDS)), error);
   }
   if (NETWORK_CODES.has(code) || status === undefined) {
-    return vaultUnavailable(site, code ? `network error ${code}` : 'network error', retryAfterSeconds, error);
+    return vaultUnavailable(site, code ? `network error ${code}` : status === undefined && name !== 'RestError' ? 'unexpected error' : 'network error', retryAfterSeconds, error);
   }
   return configInvalid(`Key Vault ${site.vaultUrl} answered ${status} ${code} to reading secret "${site.secretName}".`, error);
 }
@@ -164,9 +164,11 @@ export function mapVaultError(error: unknown, site: SecretSite, retryAfterSecond
 /** The longest Retry-After the app passes on from the vault. */
 export const MAX_RETRY_AFTER_SECONDS = 60;
 
+/** Key Vault's `error.innererror.code` (the SDK deserializes it into `details` as `innerError`). */
 function innerCode(e: ErrorLike): string | undefined {
-  const details = e.details as { error?: { innererror?: { code?: unknown } } } | undefined;
-  const inner = details?.error?.innererror?.code;
+  type Inner = { code?: unknown } | undefined;
+  const details = e.details as { error?: { innerError?: Inner; innererror?: Inner } } | undefined;
+  const inner = details?.error?.innerError?.code ?? details?.error?.innererror?.code;
   return typeof inner === 'string' ? inner : undefined;
 }
 
