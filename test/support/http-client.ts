@@ -6,6 +6,7 @@ export interface StoredCookie {
   readonly name: string;
   readonly value: string;
   readonly origin: string;
+  readonly path: string;
   readonly attributes: string;
 }
 
@@ -20,35 +21,38 @@ export class CookieJar {
       const name = pair.slice(0, index).trim();
       const value = pair.slice(index + 1).trim();
       const attributes = attrs.join(';');
-      const key = `${origin} ${name}`;
+      const path = /;\s*path=([^;]*)/i.exec(`;${attributes}`)?.[1]?.trim() || '/';
+      const key = `${origin} ${path} ${name}`;
       const expired = /max-age=0\b/i.test(attributes) || /expires=Thu, 01 Jan 1970/i.test(attributes);
       if (expired || value === '') this.cookies.delete(key);
-      else this.cookies.set(key, { name, value, origin, attributes });
+      else this.cookies.set(key, { name, value, origin, path, attributes });
     }
   }
 
+  /** Like a browser: cookies of the origin whose Path is a prefix of the request path, longest path first. */
   header(url: string): string {
-    const origin = new URL(url).origin;
+    const { origin, pathname } = new URL(url);
     return [...this.cookies.values()]
-      .filter((c) => c.origin === origin)
+      .filter((c) => c.origin === origin && (pathname === c.path || pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
+      .sort((a, b) => b.path.length - a.path.length)
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }
 
-  get(origin: string, name: string): StoredCookie | undefined {
-    return this.cookies.get(`${origin} ${name}`);
+  get(origin: string, name: string, path = '/'): StoredCookie | undefined {
+    return this.cookies.get(`${origin} ${path} ${name}`);
   }
 
   all(): StoredCookie[] {
     return [...this.cookies.values()];
   }
 
-  set(origin: string, name: string, value: string): void {
-    this.cookies.set(`${origin} ${name}`, { name, value, origin, attributes: '' });
+  set(origin: string, name: string, value: string, path = '/'): void {
+    this.cookies.set(`${origin} ${path} ${name}`, { name, value, origin, path, attributes: '' });
   }
 
-  delete(origin: string, name: string): void {
-    this.cookies.delete(`${origin} ${name}`);
+  delete(origin: string, name: string, path = '/'): void {
+    this.cookies.delete(`${origin} ${path} ${name}`);
   }
 }
 

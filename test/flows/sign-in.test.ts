@@ -1,0 +1,270 @@
+import { startTestApp, type TestApp } from '../support/app';
+import { Browser, parseForm } from '../support/http-client';
+import { signIn, startLogin } from '../support/sign-in';
+import { emulators } from '../support/emulators';
+import fixture from '../auth/fixtures/open-redirects.json';
+
+const HOUR = 3600_000;
+
+describe('sign-in, sessions and sign-out', () => {
+  let app: TestApp;
+  const [adele, megan] = [emulators().entra.users[0]!, emulators().entra.users[1]!];
+
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(() => app.stop());
+
+  async function me(browser: Browser) {
+    const hop = await browser.request(`${app.url}/api/me`);
+    return { status: hop.status, body: JSON.parse(hop.body) as Record<string, unknown> };
+  }
+
+  it('signs in with PKCE and a nonce, sets only the session cookie, and returns to returnTo', async () => {
+    const browser = new Browser();
+    const login = await startLogin(browser, app.url, 'returnTo=%2Finbox%3Fpage%3D2');
+    expect(login.status).toBe(302);
+    const authorize = new URL(login.location!);
+    expect(authorize.origin + authorize.pathname).toBe(`${emulators().entra.url}${emulators().entra.tenantId}/oauth2/v2.0/authorize`.replace(/([^:])\/\//, '$1/'));
+    expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(authorize.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(authorize.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(authorize.searchParams.get('nonce')).toBeTruthy();
+    expect(authorize.searchParams.get('redirect_uri')).toBe(`${app.url}/api/callback`);
+    expect(authorize.searchParams.get('scope')!.split(' ')).toEqual(expect.arrayContaining(['openid', 'profile', 'offline_access', 'Mail.Read']));
+    const txnCookie = login.headers.getSetCookie().find((c) => c.startsWith('__Host-txn-'))!;
+    expect(txnCookie).toMatch(/; Path=\/; Max-Age=600; Secure; HttpOnly; SameSite=Lax$/);
+
+    const fresh = new Browser();
+    const { last, hops } = await signIn(fresh, app.url, adele.username, '/api/login?returnTo=%2Finbox%3Fpage%3D2');
+    const callback = hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+    expect(callback.status).toBe(302);
+    expect(callback.location).toBe(`${app.url}/inbox?page=2`);
+    const cookies = callback.headers.getSetCookie();
+    expect(cookies.find((c) => c.startsWith('__Host-session='))).toMatch(/^__Host-session=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; Secure; HttpOnly; SameSite=Lax$/);
+    expect(cookies.some((c) => /^__Host-txn-[^=]+=; Path=\/; Max-Age=0/.test(c))).toBe(true);
+    expect(last.url).toBe(`${app.url}/inbox?page=2`);
+    expect(await me(fresh)).toEqual({ status: 200, body: { name: adele.name, username: adele.username, tenantId: emulators().entra.tenantId } });
+  });
+
+  it('answers 401 login_required with a loginUrl when signed out', async () => {
+    expect(await me(new Browser())).toEqual({ status: 401, body: { error: 'login_required', message: 'You are not signed in. Sign in to continue.', loginUrl: '/api/login?returnTo=%2F' } });
+  });
+
+  it('keeps two users apart in two cookie jars, and rotates the session id at every sign-in', async () => {
+    const first = new Browser();
+    const second = new Browser();
+    await signIn(first, app.url, adele.username);
+    await signIn(second, app.url, megan.username);
+    expect((await me(first)).body['username']).toBe(adele.username);
+    expect((await me(second)).body['username']).toBe(megan.username);
+
+    const before = first.jar.get(app.url, '__Host-session')!.value;
+    await signIn(first, app.url, adele.username);
+    const after = first.jar.get(app.url, '__Host-session')!.value;
+    expect(after).not.toBe(before);
+    // The old id no longer works.
+    const stale = new Browser();
+    stale.jar.set(app.url, '__Host-session', before);
+    expect((await me(stale)).status).toBe(401);
+  });
+
+  it('lets several tabs sign in at once', async () => {
+    const browser = new Browser();
+    const tabs = await Promise.all([1, 2, 3].map(() => startLogin(browser, app.url)));
+    expect(new Set(tabs.map((t) => new URL(t.location!).searchParams.get('state'))).size).toBe(3);
+    expect(browser.jar.all().filter((c) => c.name.startsWith('__Host-txn-'))).toHaveLength(3);
+    const results = await Promise.all([adele, adele, adele].map(async (user, i) => {
+      const page = await browser.follow(tabs[i]!.location!);
+      const form = parseForm(page.at(-1)!.body, page.at(-1)!.url);
+      return browser.submit(form.action, { ...form.fields, username: user.username, password: user.password });
+    }));
+    for (const hops of results) expect(hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))?.status).toBe(302);
+    expect((await me(browser)).status).toBe(200);
+  });
+
+  it('refuses a replayed callback', async () => {
+    const browser = new Browser();
+    const { hops } = await signIn(browser, app.url, adele.username);
+    const callback = hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+    const replay = await browser.request(callback.url);
+    expect(replay.status).toBe(400);
+    expect(replay.body).toContain('login_transaction_invalid');
+
+    // Even with the original transaction cookie put back, the code cannot be redeemed twice.
+    const attacker = new Browser();
+    const start = await startLogin(attacker, app.url);
+    const txn = attacker.jar.all().find((c) => c.name.startsWith('__Host-txn-'))!;
+    const page = await attacker.follow(start.location!);
+    const form = parseForm(page.at(-1)!.body, page.at(-1)!.url);
+    const done = await attacker.submit(form.action, { ...form.fields, username: adele.username, password: adele.password });
+    const cb = done.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+    attacker.jar.set(app.url, txn.name, txn.value);
+    const second = await attacker.request(cb.url);
+    expect(second.status).toBe(400);
+    expect(second.body).toContain('login_failed');
+  });
+
+  it('handles the provider\'s error with a readable page that escapes its text', async () => {
+    const browser = new Browser();
+    const start = await startLogin(browser, app.url, 'returnTo=%2Fmail');
+    const state = new URL(start.location!).searchParams.get('state')!;
+    const hop = await browser.request(`${app.url}/api/callback?state=${state}&error=access_denied&error_description=${encodeURIComponent('<script>alert(1)</script>')}`);
+    expect(hop.status).toBe(400);
+    expect(hop.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(hop.body).toContain('Sign-in was cancelled, or your organization does not allow this app.');
+    expect(hop.body).toContain('href="/api/login?returnTo=%2Fmail"');
+    expect(hop.body).not.toContain('<script>alert(1)</script>');
+    expect(hop.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  describe('bad input never yields a 500 or an open redirect', () => {
+    it.each(fixture.attacks)('returnTo %j falls back to /', async (attack) => {
+      const browser = new Browser();
+      const { hops } = await signIn(browser, app.url, adele.username, `/api/login?returnTo=${encodeURIComponent(attack)}`);
+      const callback = hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+      expect(callback.location).toBe(`${app.url}/`);
+    });
+
+    const callbackCases: [string, (state: string) => string, Record<string, string>?][] = [
+      ['no state', () => 'code=abc', undefined],
+      ['unknown state', () => `state=${'A'.repeat(43)}&code=abc`, undefined],
+      ['oversized state', () => `state=${'A'.repeat(5000)}&code=abc`, undefined],
+      ['no code', (state) => `state=${state}`, undefined],
+      ['a code from another transaction', (state) => `state=${state}&code=not-a-real-code`, undefined],
+    ];
+    it.each(callbackCases)('callback with %s -> 400 page', async (_name, query) => {
+      const browser = new Browser();
+      const start = await startLogin(browser, app.url);
+      const state = new URL(start.location!).searchParams.get('state')!;
+      const hop = await browser.request(`${app.url}/api/callback?${query(state)}`);
+      expect(hop.status).toBe(400);
+      expect(hop.headers.get('content-type')).toMatch(/^text\/html/);
+    });
+
+    it.each([
+      ['tampered', (v: string) => v.slice(0, -4) + (v.endsWith('AAAA') ? 'BBBB' : 'AAAA')],
+      ['truncated', (v: string) => v.slice(0, 20)],
+      ['oversized', (v: string) => v + 'A'.repeat(3000)],
+      ['foreign', () => 'v1.other.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+    ])('a %s transaction cookie -> 400 page', async (_name, mutate) => {
+      const browser = new Browser();
+      const start = await startLogin(browser, app.url);
+      const state = new URL(start.location!).searchParams.get('state')!;
+      const txn = browser.jar.all().find((c) => c.name.startsWith('__Host-txn-'))!;
+      browser.jar.set(app.url, txn.name, mutate(txn.value));
+      const hop = await browser.request(`${app.url}/api/callback?state=${state}&code=abc`);
+      expect(hop.status).toBe(400);
+      expect(hop.body).toContain('login_transaction_invalid');
+    });
+
+    it.each(['garbage', 'A'.repeat(43), 'A'.repeat(5000), '%00%0d%0a', ''])('session cookie %j reads as signed out', async (value) => {
+      const browser = new Browser();
+      browser.jar.set(app.url, '__Host-session', value);
+      expect((await me(browser)).status).toBe(401);
+    });
+  });
+
+  it('expires a session after the idle timeout, and slides it with at most one write an hour', async () => {
+    const browser = new Browser();
+    await signIn(browser, app.url, adele.username);
+    const touch = jest.spyOn(app.services.sessionStore, 'touch');
+    try {
+      for (let i = 0; i < 5; i++) {
+        app.clock.advance(10 * 60_000);
+        expect((await me(browser)).status).toBe(200);
+      }
+      expect(touch).toHaveBeenCalledTimes(0); // 50 minutes of activity: no write yet
+      app.clock.advance(11 * 60_000);
+      expect((await me(browser)).status).toBe(200);
+      expect((await me(browser)).status).toBe(200);
+      expect(touch).toHaveBeenCalledTimes(1); // past the hour: one write slides the expiry
+    } finally {
+      touch.mockRestore();
+    }
+    app.clock.advance(13 * 24 * HOUR);
+    expect((await me(browser)).status).toBe(200); // slid: idle expiry is now 14 days from here
+    app.clock.advance(13 * 24 * HOUR);
+    expect((await me(browser)).status).toBe(200);
+    app.clock.advance(14 * 24 * HOUR + 1);
+    expect((await me(browser)).status).toBe(401);
+  });
+
+  it('expires a session at the absolute lifetime however active it is', async () => {
+    const browser = new Browser();
+    await signIn(browser, app.url, adele.username);
+    for (let day = 0; day < 89; day += 7) {
+      app.clock.advance(7 * 24 * HOUR);
+      if (day + 7 < 90) expect((await me(browser)).status).toBe(200);
+    }
+    app.clock.advance(2 * 24 * HOUR);
+    expect((await me(browser)).status).toBe(401);
+  });
+
+  it('signs out only through a same-origin POST', async () => {
+    const browser = new Browser();
+    await signIn(browser, app.url, adele.username);
+
+    const confirm = await browser.request(`${app.url}/api/logout`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).toContain('<form method="post" action="/api/logout">');
+    expect((await me(browser)).status).toBe(200);
+
+    const csrf = await browser.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: 'https://evil.example' } });
+    expect(csrf.status).toBe(403);
+    expect(csrf.body).toContain('forbidden_origin');
+    const noOrigin = await browser.request(`${app.url}/api/logout`, { method: 'POST' });
+    expect(noOrigin.status).toBe(403);
+    expect((await me(browser)).status).toBe(200);
+
+    const out = await browser.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } });
+    expect(out.status).toBe(302);
+    const endSession = new URL(out.location!);
+    expect(endSession.href.startsWith(emulators().entra.url)).toBe(true);
+    expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${app.url}/`);
+    expect(out.headers.getSetCookie()).toContain('__Host-session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax');
+    expect((await me(browser)).status).toBe(401);
+  });
+
+  it('forgets a user: every session on every device and every cached token', async () => {
+    const laptop = new Browser();
+    const phone = new Browser();
+    await signIn(laptop, app.url, megan.username);
+    await signIn(phone, app.url, megan.username);
+    const homeAccountId = `${megan.oid}.${emulators().entra.tenantId}`;
+    expect(await app.services.tokenCacheStore.read(homeAccountId)).toBeDefined();
+
+    const page = await laptop.request(`${app.url}/api/forget`);
+    expect(page.status).toBe(200);
+    const done = await laptop.request(`${app.url}/api/forget`, { method: 'POST', headers: { origin: app.url } });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('My Apps');
+    expect(done.body).toContain('service principal');
+    expect((await me(laptop)).status).toBe(401);
+    expect((await me(phone)).status).toBe(401);
+    expect(await app.services.tokenCacheStore.read(homeAccountId)).toBeUndefined();
+  });
+
+  it('never logs or returns a token, code, verifier or session id', async () => {
+    const browser = new Browser();
+    const { hops } = await signIn(browser, app.url, adele.username);
+    await me(browser);
+    const secrets: string[] = [browser.jar.get(app.url, '__Host-session')!.value];
+    for (const hop of hops) {
+      const url = new URL(hop.url);
+      for (const name of ['code']) {
+        const value = url.searchParams.get(name);
+        if (value) secrets.push(value);
+      }
+    }
+    const homeAccountId = `${adele.oid}.${emulators().entra.tenantId}`;
+    const cache = JSON.parse((await app.services.tokenCacheStore.read(homeAccountId))!.data) as Record<string, Record<string, { secret: string }>>;
+    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) for (const entry of Object.values(cache[section] ?? {})) secrets.push(entry.secret);
+    expect(secrets.length).toBeGreaterThan(4);
+    const appBodies = hops.filter((h) => h.url.startsWith(app.url)).map((h) => h.body + JSON.stringify([...h.headers.entries()].filter(([n]) => n !== 'set-cookie')));
+    for (const secret of secrets) {
+      for (const line of app.logs) expect(line).not.toContain(secret);
+      for (const body of appBodies) expect(body).not.toContain(secret);
+    }
+  });
+});

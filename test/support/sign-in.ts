@@ -1,0 +1,37 @@
+import { Browser, parseForm, type Hop } from './http-client';
+import { emulators } from './emulators';
+
+export interface SignInResult {
+  readonly hops: Hop[];
+  /** The final answer of the app after the callback (normally the returnTo page). */
+  readonly last: Hop;
+}
+
+/**
+ * Drives a browser through the whole sign-in: the app's /api/login, the emulated Entra's sign-in
+ * form, and back through /api/callback, following every redirect.
+ */
+export async function signIn(browser: Browser, appUrl: string, username: string, loginPath = '/api/login?returnTo=%2F'): Promise<SignInResult> {
+  const user = emulators().entra.users.find((u) => u.username === username);
+  if (!user) throw new Error(`no seeded user ${username}`);
+  const hops = await browser.follow(`${appUrl}${loginPath}`);
+  let page = hops.at(-1)!;
+  // The sign-in page (and any interstitial form) is posted until we are back at the app.
+  for (let step = 0; step < 5 && !page.url.startsWith(appUrl); step++) {
+    const form = parseForm(page.body, page.url);
+    const fields = { ...form.fields };
+    if ('username' in fields || /name="username"/.test(page.body)) fields['username'] = user.username;
+    if ('password' in fields || /name="password"/.test(page.body)) fields['password'] = user.password;
+    const next = await browser.submit(form.action, fields);
+    hops.push(...next);
+    page = next.at(-1)!;
+  }
+  return { hops, last: page };
+}
+
+/** The app's authorize redirect and the transaction cookie, without completing the sign-in. */
+export async function startLogin(browser: Browser, appUrl: string, query = 'returnTo=%2F'): Promise<Hop> {
+  return browser.request(`${appUrl}/api/login?${query}`);
+}
+
+export { Browser };
