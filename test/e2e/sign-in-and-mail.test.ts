@@ -75,7 +75,8 @@ describe('in a real browser', () => {
     const mobile = await phone.newPage();
     await mobile.goto(`${app.url}/`);
     await expect(mobile.getByTestId('who').isVisible()).resolves.toBe(true);
-    const overflow = await mobile.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    // Runs in the page: `document` is the browser's.
+    const overflow = await mobile.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     await shot('4-inbox-phone', mobile);
     await phone.close();

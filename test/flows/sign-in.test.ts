@@ -126,12 +126,12 @@ describe('sign-in, sessions and sign-out', () => {
       expect(callback.location).toBe(`${app.url}/`);
     });
 
-    const callbackCases: [string, (state: string) => string, Record<string, string>?][] = [
-      ['no state', () => 'code=abc', undefined],
-      ['unknown state', () => `state=${'A'.repeat(43)}&code=abc`, undefined],
-      ['oversized state', () => `state=${'A'.repeat(5000)}&code=abc`, undefined],
-      ['no code', (state) => `state=${state}`, undefined],
-      ['a code from another transaction', (state) => `state=${state}&code=not-a-real-code`, undefined],
+    const callbackCases: [string, (state: string) => string][] = [
+      ['no state', () => 'code=abc'],
+      ['unknown state', () => `state=${'A'.repeat(43)}&code=abc`],
+      ['oversized state', () => `state=${'A'.repeat(5000)}&code=abc`],
+      ['no code', (state) => `state=${state}`],
+      ['a code from another transaction', (state) => `state=${state}&code=not-a-real-code`],
     ];
     it.each(callbackCases)('callback with %s -> 400 page', async (_name, query) => {
       const browser = new Browser();

@@ -9,7 +9,7 @@ function fakeGraph(answers: Answer[]) {
   const fetchImpl = (async (input: URL | string, init?: RequestInit) => {
     calls.push({ url: String(input), auth: new Headers(init?.headers).get('authorization') });
     const answer = answers.shift() ?? { status: 500 };
-    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status, headers: answer.headers });
+    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status, ...(answer.headers ? { headers: answer.headers } : {}) });
   }) as typeof fetch;
   const client = new GraphMailClient({
     endpoint: 'https://graph.example/',
