@@ -13,6 +13,7 @@ import { logout } from './functions/logout';
 import { mail } from './functions/mail';
 import { me } from './functions/me';
 import { handleErrors } from './http/handle-errors';
+import { contentSecurityPolicy } from './http/responses';
 import type { Route, RouteHandler } from './http/route';
 import type { Services, ServicesProvider } from './services';
 
@@ -20,7 +21,11 @@ type ServiceHandler = (services: Services, request: HttpRequest, context: Invoca
 
 export function createRoutes(services: ServicesProvider): Route[] {
   const api = (handler: ServiceHandler): RouteHandler => handleErrors('api', async (request, context) => handler(await services(), request, context));
-  const page = (handler: ServiceHandler): RouteHandler => handleErrors('page', async (request, context) => handler(await services(), request, context));
+  const page = (handler: ServiceHandler): RouteHandler =>
+    handleErrors('page', async (request, context) => {
+      const resolved = await services();
+      return allowSignOutRedirect(await handler(resolved, request, context), resolved.config.cloudInstance);
+    });
   return [
     { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrors('api', health) },
     { name: 'home', methods: ['GET'], path: '/', handler: page(home) },
@@ -32,4 +37,15 @@ export function createRoutes(services: ServicesProvider): Route[] {
     { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: page(logout) },
     { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: page(forget) },
   ];
+}
+
+/**
+ * Every page carries the sign-out form, whose POST answers with a redirect to Entra's end-session
+ * endpoint; browsers check that redirect against the page's CSP form-action, so the authority's
+ * origin is allowed there (and nowhere else).
+ */
+function allowSignOutRedirect(response: HttpResponseInit, cloudInstance: string): HttpResponseInit {
+  const headers = response.headers as Record<string, string> | undefined;
+  if (!headers?.['Content-Security-Policy']) return response;
+  return { ...response, headers: { ...headers, 'Content-Security-Policy': contentSecurityPolicy([new URL(cloudInstance).origin]) } };
 }

@@ -101,7 +101,10 @@ describe('in a real browser', () => {
   it('signs out, here and at Entra', async () => {
     await page.getByTestId('sign-out').click();
     // Entra's end-session page may ask to confirm, as the real one does.
-    await page.waitForURL((url) => url.href.startsWith(emulators().entra.url) || url.href === `${app.url}/`);
+    await page.waitForURL((url) => url.href.startsWith(emulators().entra.url) || url.href === `${app.url}/`, { timeout: 10_000 }).catch(async (error: unknown) => {
+      await shot('6-sign-out-failed');
+      throw new Error(`sign-out stopped at ${page.url()}: ${String(error)}`);
+    });
     if (page.url().startsWith(emulators().entra.url)) {
       await shot('6-entra-sign-out');
       const confirm = page.locator('button[type="submit"]');
