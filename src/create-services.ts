@@ -17,7 +17,7 @@ import { GraphMailClient } from './graph/mail-client';
 import { createSecrets } from './secrets/create-secrets';
 import type { ClientCredentialProvider, KeyRingProvider } from './secrets/types';
 import type { Services, ServicesProvider } from './services';
-import { createTableClient, ensureTable, TABLES } from './storage/tables';
+import { countTraffic, createTableClient, ensureTable, TABLES, type StorageTraffic } from './storage/tables';
 
 export interface Secrets {
   readonly credentials: ClientCredentialProvider;
@@ -36,11 +36,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   // Key Vault (and a managed identity) when KEY_VAULT_URL is set, settings otherwise; no I/O until first use.
   const secrets = overrides.secrets ?? createSecrets(config, { log: logger });
 
+  const storageTraffic: StorageTraffic = { reads: 0, writes: 0 };
   const sessionsClient = createTableClient(config, TABLES.sessions);
+  countTraffic(sessionsClient, storageTraffic);
   const sessionStore = new TableSessionStore(sessionsClient, config.tables.connectionString ? ensureTable(sessionsClient) : undefined);
   const sessions = new Sessions(sessionStore, config.session, clock);
 
   const cacheClient = createTableClient(config, TABLES.tokenCache);
+  countTraffic(cacheClient, storageTraffic);
   const tableCache = new TableTokenCacheStore({
     client: cacheClient,
     keyRing: secrets.keyRing,
@@ -68,6 +71,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     sessions,
     sessionStore,
     tokenCacheStore,
+    storageTraffic,
     msal,
     credentials: secrets.credentials,
     tokens,

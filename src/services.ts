@@ -12,6 +12,7 @@ import type { TokenCacheStore } from './cache/token-cache-store';
 import type { TokenService } from './auth/token-service';
 import type { GraphMailClient } from './graph/mail-client';
 import type { ClientCredentialProvider } from './secrets/types';
+import type { StorageTraffic } from './storage/tables';
 
 export interface Services {
   readonly config: Config;
@@ -19,6 +20,8 @@ export interface Services {
   readonly sessions: Sessions;
   readonly sessionStore: SessionStore;
   readonly tokenCacheStore: TokenCacheStore;
+  /** Table Storage requests sent by this instance (sessions and token cache). */
+  readonly storageTraffic: StorageTraffic;
   readonly msal: MsalAppFactory;
   readonly credentials: ClientCredentialProvider;
   /** Seals the sign-in transaction cookie with the current key ring. */

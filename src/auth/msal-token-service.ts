@@ -125,12 +125,9 @@ export class MsalTokenService implements TokenService {
       const lease = await store.acquireLease(homeAccountId, this.#holder, this.#options.leaseTtlMs ?? LEASE_TTL_MS);
       if (lease) {
         try {
+          // Read storage, not the memory copy: another instance may have refreshed between our
+          // first look and the lease, and then MSAL answers from that cache without redeeming.
           invalidate(store, homeAccountId);
-          if (!mustRefresh) {
-            // Another instance may have refreshed between our first look and the lease.
-            const cached = await this.#fromCache(homeAccountId, scopes);
-            if (cached) return cached;
-          }
           this.counters.refreshes++;
           return await withCredentialRetry(this.#options.credentials, async () => {
             const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId) });

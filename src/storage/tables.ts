@@ -48,3 +48,21 @@ export function ensureTable(client: TableClient): () => Promise<void> {
     return ready;
   };
 }
+
+/** Table Storage round trips of this instance, by kind: for tests, the benchmark and metrics. */
+export interface StorageTraffic {
+  reads: number;
+  writes: number;
+}
+
+/** Counts every HTTP request the client sends (after the SDK's retries each attempt counts). */
+export function countTraffic(client: TableClient, traffic: StorageTraffic): void {
+  client.pipeline.addPolicy({
+    name: 'countStorageTraffic',
+    sendRequest: (request, next) => {
+      if (request.method === 'GET' || request.method === 'HEAD') traffic.reads++;
+      else traffic.writes++;
+      return next(request);
+    },
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * What one request costs in Table Storage round trips (sessions + token cache), counted at the
+ * SDK pipeline: the figures quoted in the README and the issue notes come from this test's output.
+ */
+import { startTestApp, type TestApp } from '../support/app';
+import { emulators, entraAdmin } from '../support/emulators';
+import { Browser } from '../support/http-client';
+import { signIn } from '../support/sign-in';
+
+const MSAL_RENEWAL_OFFSET_S = 300;
+
+describe('storage round trips per request', () => {
+  const user = emulators().entra.users[2]!;
+  const apps: TestApp[] = [];
+  const figures: Record<string, { reads: number; writes: number }> = {};
+
+  afterAll(async () => {
+    await entraAdmin.setSettings({ accessTokenTtlSeconds: 3600 });
+    await Promise.all(apps.map((a) => a.stop()));
+    console.log(`storage round trips per request:\n${Object.entries(figures).map(([k, v]) => `  ${k}: ${v.reads} reads, ${v.writes} writes`).join('\n')}`);
+  });
+
+  async function measure(app: TestApp, step: () => Promise<unknown>): Promise<{ reads: number; writes: number }> {
+    const before = { ...app.services.storageTraffic };
+    await step();
+    return { reads: app.services.storageTraffic.reads - before.reads, writes: app.services.storageTraffic.writes - before.writes };
+  }
+
+  async function mailOk(app: TestApp, browser: Browser): Promise<void> {
+    const hop = await browser.request(`${app.url}/api/mail?top=1`);
+    expect(hop.status).toBe(200);
+  }
+
+  it.each([
+    ['without the memory copy', { TOKEN_CACHE_MEMORY_MB: '0' }],
+    ['with the memory copy', {}],
+  ])('warm mail requests %s: no write, at most one token-cache read', async (label, env) => {
+    const app = await startTestApp({ realClock: true, env });
+    apps.push(app);
+    const browser = new Browser();
+    figures[`sign-in (${label})`] = await measure(app, () => signIn(browser, app.url, user.username));
+    await mailOk(app, browser);
+    const warm = await measure(app, () => mailOk(app, browser));
+    figures[`warm /api/mail (${label})`] = warm;
+    expect(warm.writes).toBe(0);
+    // One read is the session; the token cache costs one more read, or none from the memory copy.
+    expect(warm.reads).toBe(label.startsWith('without') ? 2 : 1);
+  });
+
+  it('a refresh costs the lease and one conditional write', async () => {
+    const app = await startTestApp({ realClock: true, env: { TOKEN_CACHE_MEMORY_MB: '0' } });
+    apps.push(app);
+    await entraAdmin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + 2 });
+    const browser = new Browser();
+    await signIn(browser, app.url, user.username);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await entraAdmin.resetStats();
+    const refresh = await measure(app, () => mailOk(app, browser));
+    figures['/api/mail with a refresh'] = refresh;
+    expect((await entraAdmin.stats()).refreshTokenRedemptions).toBe(1);
+    // Reads: the session, the offline probe, and MSAL's two cache accesses during a refresh (the
+    // lookup, then the re-read before it saves). Writes: take the lease, the ETag-conditional
+    // cache write, release the lease.
+    expect(refresh).toEqual({ reads: 4, writes: 3 });
+  });
+});
