@@ -37,6 +37,7 @@ describe('storage round trips per request', () => {
   ])('warm mail requests %s: no write, at most one token-cache read', async (label, env) => {
     const app = await startTestApp({ realClock: true, env });
     apps.push(app);
+    await signIn(new Browser(), app.url, user.username); // the first one also creates the tables
     const browser = new Browser();
     figures[`sign-in (${label})`] = await measure(app, () => signIn(browser, app.url, user.username));
     await mailOk(app, browser);
