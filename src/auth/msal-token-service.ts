@@ -121,8 +121,12 @@ export class MsalTokenService implements TokenService {
   async #refreshUnderLease(homeAccountId: string, scopes: string[], options: AcquireOptions, mustRefresh: boolean): Promise<AuthenticationResult> {
     const { store } = this.#options;
     const deadline = Date.now() + (this.#options.leaseWaitMs ?? LEASE_WAIT_MS);
+    // One holder per acquisition, not per instance: the store hands a live lease back to its own
+    // holder, and two refreshes of one user on this instance (a plain one and a claims one, which
+    // coalescing keeps apart) must not both get it.
+    const holder = `${this.#holder}:${randomUUID()}`;
     for (;;) {
-      const lease = await store.acquireLease(homeAccountId, this.#holder, this.#options.leaseTtlMs ?? LEASE_TTL_MS);
+      const lease = await store.acquireLease(homeAccountId, holder, this.#options.leaseTtlMs ?? LEASE_TTL_MS);
       if (lease) {
         try {
           // Read storage, not the memory copy: another instance may have refreshed between our
