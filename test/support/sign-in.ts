@@ -12,8 +12,8 @@ export interface SignInResult {
  * form, and back through /api/callback, following every redirect.
  */
 export async function signIn(browser: Browser, appUrl: string, username: string, loginPath = '/api/login?returnTo=%2F'): Promise<SignInResult> {
-  const user = emulators().entra.users.find((u) => u.username === username);
-  if (!user) throw new Error(`no seeded user ${username}`);
+  // Users created at runtime (entraAdmin.createUser) have the default password.
+  const user = emulators().entra.users.find((u) => u.username === username) ?? { username, password: 'Passw0rd!' };
   const hops = await browser.follow(`${appUrl}${loginPath}`);
   let page = hops.at(-1)!;
   // The sign-in page (and any interstitial form) is posted until we are back at the app.
