@@ -24,13 +24,13 @@ function tooLarge(): AppError {
 
 /**
  * CSRF defence for state-changing POSTs: the browser's Origin must be the app's own. Browsers send
- * Origin on every cross-origin and same-origin POST; when it is missing, Sec-Fetch-Site decides,
- * and a request with neither is refused.
+ * Origin on every POST, but as `null` under some referrer policies and privacy settings; then
+ * Sec-Fetch-Site (set by the browser, not by page script) decides. A request with neither is refused.
  */
 export function assertSameOrigin(request: HttpRequest, publicBaseUrl: string): void {
   const origin = request.headers.get('origin');
   const fetchSite = request.headers.get('sec-fetch-site');
-  const sameOrigin = origin !== null ? origin === publicBaseUrl : fetchSite === 'same-origin';
+  const sameOrigin = origin !== null && origin !== 'null' ? origin === publicBaseUrl : fetchSite === 'same-origin';
   if (!sameOrigin) {
     throw new AppError(ErrorCode.FORBIDDEN_ORIGIN, 'This action must be started from the app itself. Go back to the app and try again.', {
       status: 403,

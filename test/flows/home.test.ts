@@ -26,7 +26,7 @@ describe('the web page', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).toContain(`form-action 'self' ${new URL(emulators().entra.url).origin}`);
     expect(hop.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(hop.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(hop.headers.get('referrer-policy')).toBe('same-origin');
     expect(hop.headers.get('cache-control')).toBe('no-store');
   });
 

@@ -215,6 +215,8 @@ describe('sign-in, sessions and sign-out', () => {
     expect(csrf.body).toContain('forbidden_origin');
     const noOrigin = await browser.request(`${app.url}/api/logout`, { method: 'POST' });
     expect(noOrigin.status).toBe(403);
+    const nullCrossSite = await browser.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: 'null', 'sec-fetch-site': 'cross-site' } });
+    expect(nullCrossSite.status).toBe(403);
     expect((await me(browser)).status).toBe(200);
 
     const out = await browser.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } });
