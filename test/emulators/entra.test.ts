@@ -6,7 +6,7 @@
  *
  * Runs against the emulators started by test/global-setup.js (HTTPS trusted via NODE_EXTRA_CA_CERTS).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
 import { ClientSecretCredential, ManagedIdentityCredential } from '@azure/identity';
 import {
   ConfidentialClientApplication,
@@ -16,13 +16,25 @@ import {
   type Configuration,
 } from '@azure/msal-node';
 import { issueCertificate, ensureTestCa } from '../../emulators/tls';
-import { emulators, entraAdmin, entraHost, entraUser } from '../support/emulators';
+import { emulators, entraAdmin, entraHost, entraUser, type EntraTestClient, type EntraUser } from '../support/emulators';
 import { Browser, parseForm, type Hop } from '../support/http-client';
 
 const REDIRECT_URI = 'http://127.0.0.1:7071/api/callback';
 const GRAPH_SCOPES = ['Mail.Read'];
 
 const e = () => emulators().entra;
+/**
+ * This file's own app registration: its settings, faults, secrets and stats are its own, so the
+ * other test files (running in parallel against the same emulator) are not disturbed.
+ */
+let registration: EntraTestClient;
+const admin = () => registration.admin;
+const clientId = () => registration.clientId;
+const clientSecret = () => registration.clientSecret;
+
+beforeAll(async () => {
+  registration = await entraAdmin.createClient({ certificates: [emulators().entra.clientCertificate.cert] });
+});
 const authority = () => `${e().url}${e().tenantId}`;
 const tokenEndpoint = () => `${authority()}/oauth2/v2.0/token`;
 
@@ -33,7 +45,7 @@ function decode(jwt: string): { header: Record<string, unknown>; payload: Record
 
 function msalApp(auth: Partial<Configuration['auth']> = {}): ConfidentialClientApplication {
   return new ConfidentialClientApplication({
-    auth: { clientId: e().clientId, authority: authority(), knownAuthorities: [entraHost()], clientSecret: e().clientSecret, ...auth },
+    auth: { clientId: clientId(), authority: authority(), knownAuthorities: [entraHost()], clientSecret: clientSecret(), ...auth },
     system: { loggerOptions: { loggerCallback: () => {}, piiLoggingEnabled: false } },
   });
 }
@@ -50,7 +62,7 @@ function pkce(): { verifier: string; challenge: string } {
 async function authorize(url: string, username: string, options: { browser?: Browser; password?: string; redirectUri?: string } = {}): Promise<URL> {
   const browser = options.browser ?? new Browser();
   const redirectUri = options.redirectUri ?? REDIRECT_URI;
-  const password = options.password ?? entraUser(username).password;
+  const password = options.password ?? emulators().entra.users.find((u) => u.username === username)?.password ?? 'Passw0rd!';
   let hop: Hop = await browser.request(url);
   for (let step = 0; step < 12; step++) {
     if (hop.status >= 300 && hop.status < 400 && hop.location) {
@@ -91,7 +103,7 @@ function authorizeUrl(params: Record<string, string>): string {
   const url = new URL(`${authority()}/oauth2/v2.0/authorize`);
   const { challenge } = pkce();
   const defaults = {
-    client_id: e().clientId,
+    client_id: clientId(),
     response_type: 'code',
     redirect_uri: REDIRECT_URI,
     response_mode: 'query',
@@ -113,8 +125,8 @@ async function rawSignIn(username: string, scope = 'openid profile offline_acces
   expect(code).toBeTruthy();
   return tokenRequest({
     grant_type: 'authorization_code',
-    client_id: e().clientId,
-    client_secret: e().clientSecret,
+    client_id: clientId(),
+    client_secret: clientSecret(),
     code: code!,
     redirect_uri: REDIRECT_URI,
     code_verifier: verifier,
@@ -124,7 +136,7 @@ async function rawSignIn(username: string, scope = 'openid profile offline_acces
 }
 
 function refresh(refreshToken: string, scope = 'openid profile offline_access Mail.Read'): Promise<TokenAnswer> {
-  return tokenRequest({ grant_type: 'refresh_token', client_id: e().clientId, client_secret: e().clientSecret, refresh_token: refreshToken, scope, client_info: '1' });
+  return tokenRequest({ grant_type: 'refresh_token', client_id: clientId(), client_secret: clientSecret(), refresh_token: refreshToken, scope, client_info: '1' });
 }
 
 /** Signs in with msal-node (auth code + PKCE), as the app does. */
@@ -165,7 +177,7 @@ function expectEntraError(answer: TokenAnswer, error: string, code: number): voi
 }
 
 afterEach(async () => {
-  await entraAdmin.reset();
+  await admin().reset();
 });
 
 describe('discovery', () => {
@@ -204,7 +216,7 @@ describe('authorization code + PKCE with msal-node', () => {
   it('signs in, issues Entra-shaped tokens, and refreshes them silently through the refresh token', async () => {
     const adele = entraUser('adele@contoso.test');
     const app = msalApp();
-    const before = await entraAdmin.stats();
+    const before = await admin().stats();
 
     const result = await msalSignIn(app, adele.username);
     const { tenantId } = e();
@@ -217,7 +229,7 @@ describe('authorization code + PKCE with msal-node', () => {
     expect(result.idTokenClaims).toEqual(
       expect.objectContaining({
         iss: e().issuer,
-        aud: e().clientId,
+        aud: clientId(),
         tid: tenantId,
         oid: adele.oid,
         name: adele.name,
@@ -225,7 +237,12 @@ describe('authorization code + PKCE with msal-node', () => {
         ver: '2.0',
       }),
     );
-    expect((result.idTokenClaims as Record<string, unknown>)['sub']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // sub is pairwise per app (not the oid), as in Entra; both tokens verify against the JWKS.
+    const sub = (result.idTokenClaims as Record<string, unknown>)['sub'];
+    expect(sub).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sub).not.toBe(adele.oid);
+    expect(await verifiesWithJwks(result.idToken)).toBe(true);
+    expect(await verifiesWithJwks(result.accessToken)).toBe(true);
     expect((result.expiresOn!.getTime() - Date.now()) / 1000).toBeGreaterThan(3500);
 
     const at = decode(result.accessToken);
@@ -239,7 +256,7 @@ describe('authorization code + PKCE with msal-node', () => {
         tid: tenantId,
         oid: adele.oid,
         scp: 'Mail.Read',
-        azp: e().clientId,
+        azp: clientId(),
         ver: '2.0',
         idtyp: 'user',
         preferred_username: adele.username,
@@ -247,18 +264,18 @@ describe('authorization code + PKCE with msal-node', () => {
     );
     expect(at.payload['exp']).toBeGreaterThan(at.payload['iat'] as number);
 
-    const afterSignIn = await entraAdmin.stats();
+    const afterSignIn = await admin().stats();
     expect(afterSignIn.authorizationCodeRedemptions - before.authorizationCodeRedemptions).toBe(1);
     expect(afterSignIn.byUser[adele.username]?.signIns).toBeGreaterThanOrEqual(1);
 
     // Cached: no network.
     const cached = await app.acquireTokenSilent({ account: result.account!, scopes: GRAPH_SCOPES });
     expect(cached.accessToken).toBe(result.accessToken);
-    expect((await entraAdmin.stats()).refreshTokenRedemptions).toBe(afterSignIn.refreshTokenRedemptions);
+    expect((await admin().stats()).refreshTokenRedemptions).toBe(afterSignIn.refreshTokenRedemptions);
 
     // A short access-token lifetime: the next silent call finds it inside msal's 5-minute renewal
     // window and redeems the refresh token; expires_in reflects the setting.
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: 60 });
+    await admin().setSettings({ accessTokenTtlSeconds: 60 });
     const refreshTokenBefore = cachedRefreshToken(app);
     const forced = await app.acquireTokenSilent({ account: result.account!, scopes: GRAPH_SCOPES, forceRefresh: true });
     expect(forced.accessToken).not.toBe(result.accessToken);
@@ -269,7 +286,7 @@ describe('authorization code + PKCE with msal-node', () => {
     expect(renewed.account?.homeAccountId).toBe(`${adele.oid}.${tenantId}`);
     expect(decode(renewed.accessToken).payload['scp']).toBe('Mail.Read');
 
-    const afterRefresh = await entraAdmin.stats();
+    const afterRefresh = await admin().stats();
     expect(afterRefresh.refreshTokenRedemptions - afterSignIn.refreshTokenRedemptions).toBe(2);
     expect(afterRefresh.byUser[adele.username]!.refreshTokenRedemptions).toBeGreaterThanOrEqual(2);
   });
@@ -299,7 +316,7 @@ describe('authorization code + PKCE with msal-node', () => {
     const app = msalApp({ clientCapabilities: ['CP1'] });
     const claims = JSON.stringify({ access_token: { nbf: { essential: true, value: '1700000000' } } });
     const result = await msalSignIn(app, 'megan@contoso.test', { claims });
-    const stats = await entraAdmin.stats();
+    const stats = await admin().stats();
     expect(stats.lastAuthorizeClaims).toContain('"nbf"');
     expect(stats.lastTokenClaims).toContain('xms_cc');
     expect(stats.claimsRequests).toBeGreaterThanOrEqual(2);
@@ -310,13 +327,13 @@ describe('authorization code + PKCE with msal-node', () => {
     const { verifier, challenge } = pkce();
     const callback = await authorize(authorizeUrl({ code_challenge: challenge }), 'megan@contoso.test');
     const code = callback.searchParams.get('code')!;
-    const base = { grant_type: 'authorization_code', client_id: e().clientId, code, redirect_uri: REDIRECT_URI };
+    const base = { grant_type: 'authorization_code', client_id: clientId(), code, redirect_uri: REDIRECT_URI };
 
     const wrongSecret = await tokenRequest({ ...base, client_secret: 'not-the-secret', code_verifier: verifier });
     expect(wrongSecret.status).toBe(401);
     expectEntraError(wrongSecret, 'invalid_client', 7000215);
 
-    const wrongVerifier = await tokenRequest({ ...base, client_secret: e().clientSecret, code_verifier: pkce().verifier });
+    const wrongVerifier = await tokenRequest({ ...base, client_secret: clientSecret(), code_verifier: pkce().verifier });
     expect(wrongVerifier.status).toBe(400);
     expectEntraError(wrongVerifier, 'invalid_grant', 501481);
 
@@ -324,13 +341,13 @@ describe('authorization code + PKCE with msal-node', () => {
     expectEntraError(noCredential, 'invalid_client', 7000218);
 
     // None of these spent the code.
-    expect((await tokenRequest({ ...base, client_secret: e().clientSecret, code_verifier: verifier })).status).toBe(200);
+    expect((await tokenRequest({ ...base, client_secret: clientSecret(), code_verifier: verifier })).status).toBe(200);
   });
 
   it('answers AADSTS54005 when a code is redeemed twice', async () => {
     const { verifier, challenge } = pkce();
     const code = (await authorize(authorizeUrl({ code_challenge: challenge }), 'megan@contoso.test')).searchParams.get('code')!;
-    const fields = { grant_type: 'authorization_code', client_id: e().clientId, client_secret: e().clientSecret, code, redirect_uri: REDIRECT_URI, code_verifier: verifier };
+    const fields = { grant_type: 'authorization_code', client_id: clientId(), client_secret: clientSecret(), code, redirect_uri: REDIRECT_URI, code_verifier: verifier };
     expect((await tokenRequest(fields)).status).toBe(200);
     const second = await tokenRequest(fields);
     expectEntraError(second, 'invalid_grant', 54005);
@@ -389,13 +406,13 @@ describe('refresh tokens', () => {
     // Without reuse detection the grant survives the replay.
     const second = await refresh(rt2);
     expect(second.status).toBe(200);
-    const stats = await entraAdmin.stats();
+    const stats = await admin().stats();
     expect(stats.rotatedRefreshTokenRedemptionAttempts).toBe(1);
     expect(stats.refreshTokenReuseDetected).toBe(0);
   });
 
   it('with reuse detection on, redeeming a rotated refresh token revokes the whole grant', async () => {
-    await entraAdmin.setSettings({ refreshTokenReuseDetection: true });
+    await admin().setSettings({ refreshTokenReuseDetection: true });
     const signIn = await rawSignIn('megan@contoso.test');
     const rt1 = signIn.body['refresh_token'] as string;
     const rt2 = (await refresh(rt1)).body['refresh_token'] as string;
@@ -404,11 +421,12 @@ describe('refresh tokens', () => {
     expectEntraError(replay, 'invalid_grant', 50173);
     const victim = await refresh(rt2);
     expectEntraError(victim, 'invalid_grant', 50173);
-    expect((await entraAdmin.stats()).refreshTokenReuseDetected).toBe(1);
+    expect((await admin().stats()).refreshTokenReuseDetected).toBe(1);
   });
 
   it('fails with invalid_grant (AADSTS50173) after the user is revoked, through msal too', async () => {
-    const lee = entraUser('lee@contoso.test');
+    // A user of its own: revoking a seeded user would disturb the other test files.
+    const lee: EntraUser = await entraAdmin.createUser({ name: 'Lee Revoked' });
     const app = msalApp();
     const result = await msalSignIn(app, lee.username);
     const raw = await rawSignIn(lee.username);
@@ -434,6 +452,30 @@ describe('refresh tokens', () => {
     expect(again.account?.homeAccountId).toBe(`${lee.oid}.${e().tenantId}`);
   });
 
+  it('keeps app registrations apart: settings, faults and stats of one do not touch another', async () => {
+    const other = await entraAdmin.createClient();
+    // The same user has a different (pairwise) sub in each app, and the same oid.
+    const mine = decode((await rawSignIn('megan@contoso.test')).body['id_token']).payload;
+    const { verifier, challenge } = pkce();
+    const code = (await authorize(authorizeUrl({ client_id: other.clientId, code_challenge: challenge }), 'megan@contoso.test')).searchParams.get('code')!;
+    const theirs = decode(
+      (await tokenRequest({ grant_type: 'authorization_code', client_id: other.clientId, client_secret: other.clientSecret, code, redirect_uri: REDIRECT_URI, code_verifier: verifier })).body['id_token'],
+    ).payload;
+    expect(theirs['oid']).toBe(mine['oid']);
+    expect(theirs['sub']).not.toBe(mine['sub']);
+
+    await admin().fault({ status: 503, count: 5 });
+    await admin().setSettings({ accessTokenTtlSeconds: 120 });
+    const answer = await tokenRequest({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret, scope: 'https://vault.azure.net/.default' });
+    expect(answer.status).toBe(200);
+    expect(answer.body['expires_in']).toBe(3600);
+    expect((await other.admin.stats()).clientCredentialsGrants).toBe(1);
+    expect((await admin().stats()).clientCredentialsGrants).toBe(0);
+    // and a client's secret is not another's
+    const crossed = await tokenRequest({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: clientSecret(), scope: 'https://vault.azure.net/.default' });
+    expectEntraError(crossed, 'invalid_client', 7000215);
+  });
+
   it('honours an unknown or garbage refresh token with invalid_grant', async () => {
     expectEntraError(await refresh('garbage'), 'invalid_grant', 70000);
   });
@@ -445,34 +487,34 @@ describe('client credentials', () => {
     const result = await app.acquireTokenByClientCredential({ scopes: ['https://vault.azure.net/.default'] });
     const at = decode(result!.accessToken);
     expect(at.payload).toEqual(
-      expect.objectContaining({ aud: 'https://vault.azure.net', iss: e().issuer, tid: e().tenantId, idtyp: 'app', azp: e().clientId, appid: e().clientId }),
+      expect.objectContaining({ aud: 'https://vault.azure.net', iss: e().issuer, tid: e().tenantId, idtyp: 'app', azp: clientId(), appid: clientId() }),
     );
     expect(at.payload).not.toHaveProperty('scp');
 
-    const credential = new ClientSecretCredential(e().tenantId, e().clientId, e().clientSecret, {
+    const credential = new ClientSecretCredential(e().tenantId, clientId(), clientSecret(), {
       authorityHost: e().url,
       disableInstanceDiscovery: true,
     });
     const token = await credential.getToken('https://vault.azure.net/.default');
     expect(decode(token.token).payload['aud']).toBe('https://vault.azure.net');
     expect(token.expiresOnTimestamp).toBeGreaterThan(Date.now() + 3000_000);
-    expect((await entraAdmin.stats()).clientCredentialsGrants).toBe(2);
+    expect((await admin().stats()).clientCredentialsGrants).toBe(2);
   });
 
   it('answers like Entra for scopes without /.default and for secrets being rotated', async () => {
-    const bad = await tokenRequest({ grant_type: 'client_credentials', client_id: e().clientId, client_secret: e().clientSecret, scope: 'https://vault.azure.net/user_impersonation' });
+    const bad = await tokenRequest({ grant_type: 'client_credentials', client_id: clientId(), client_secret: clientSecret(), scope: 'https://vault.azure.net/user_impersonation' });
     expectEntraError(bad, 'invalid_scope', 1002012);
 
     const newSecret = `new8Q~${randomBytes(24).toString('base64url')}`;
-    await entraAdmin.setClientSecret([e().clientSecret, newSecret]);
+    await admin().setClientSecret([clientSecret(), newSecret]);
     const both = await Promise.all(
-      [e().clientSecret, newSecret].map((secret) =>
-        tokenRequest({ grant_type: 'client_credentials', client_id: e().clientId, client_secret: secret, scope: 'https://vault.azure.net/.default' }),
+      [clientSecret(), newSecret].map((secret) =>
+        tokenRequest({ grant_type: 'client_credentials', client_id: clientId(), client_secret: secret, scope: 'https://vault.azure.net/.default' }),
       ),
     );
     expect(both.map((a) => a.status)).toEqual([200, 200]);
-    await entraAdmin.setClientSecret(newSecret);
-    const old = await tokenRequest({ grant_type: 'client_credentials', client_id: e().clientId, client_secret: e().clientSecret, scope: 'https://vault.azure.net/.default' });
+    await admin().setClientSecret(newSecret);
+    const old = await tokenRequest({ grant_type: 'client_credentials', client_id: clientId(), client_secret: clientSecret(), scope: 'https://vault.azure.net/.default' });
     expectEntraError(old, 'invalid_client', 7000215);
   });
 
@@ -488,7 +530,7 @@ describe('client credentials', () => {
     const error = await other.acquireTokenByClientCredential({ scopes: ['https://vault.azure.net/.default'] }).catch((err: unknown) => err);
     expect((error as ServerError).errorCode).toBe('invalid_client');
     expect((error as ServerError).errorMessage).toContain('AADSTS700027');
-    expect((await entraAdmin.stats()).clientAuthentications['certificate']).toBe(1);
+    expect((await admin().stats()).clientAuthentications['certificate']).toBe(1);
   });
 });
 
@@ -538,12 +580,12 @@ describe('managed identity', () => {
     const app = msalApp({ clientSecret: undefined, clientAssertion: async () => exchangeToken('api://AzureADTokenExchange') } as unknown as Partial<Configuration["auth"]>);
     const result = await app.acquireTokenByClientCredential({ scopes: ['https://vault.azure.net/.default'] });
     expect(decode(result!.accessToken).payload['aud']).toBe('https://vault.azure.net');
-    expect((await entraAdmin.stats()).clientAuthentications['federated']).toBe(1);
+    expect((await admin().stats()).clientAuthentications['federated']).toBe(1);
 
     // A token for another audience is no federated credential.
     const wrong = await tokenRequest({
       grant_type: 'client_credentials',
-      client_id: e().clientId,
+      client_id: clientId(),
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: await exchangeToken('https://vault.azure.net'),
       scope: 'https://vault.azure.net/.default',
@@ -553,7 +595,7 @@ describe('managed identity', () => {
     const [h, p] = assertion.split('.');
     const forged = await tokenRequest({
       grant_type: 'client_credentials',
-      client_id: e().clientId,
+      client_id: clientId(),
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: `${h}.${p}.${randomBytes(256).toString('base64url')}`,
       scope: 'https://vault.azure.net/.default',
@@ -580,7 +622,7 @@ describe('sign-in page, sign-out and admin controls', () => {
     const wrong = await post({ username: 'megan@contoso.test', password: 'nope' });
     expect(wrong.status).toBe(200);
     expect(wrong.body).toContain('AADSTS50126');
-    expect((await entraAdmin.stats()).failedSignIns).toBe(1);
+    expect((await admin().stats()).failedSignIns).toBe(1);
 
     const cancel = await post({ username: '', password: '', cancel: '1' });
     expect(cancel.status).toBe(303);
@@ -626,26 +668,35 @@ describe('sign-in page, sign-out and admin controls', () => {
   });
 
   it('fails the token endpoint on demand with 503 and Retry-After, then recovers', async () => {
-    await entraAdmin.fault({ status: 503, count: 1, retryAfterSeconds: 2 });
-    const fields = { grant_type: 'client_credentials', client_id: e().clientId, client_secret: e().clientSecret, scope: 'https://vault.azure.net/.default' };
+    await admin().fault({ status: 503, count: 1, retryAfterSeconds: 2 });
+    const fields = { grant_type: 'client_credentials', client_id: clientId(), client_secret: clientSecret(), scope: 'https://vault.azure.net/.default' };
     const failed = await tokenRequest(fields);
     expect(failed.status).toBe(503);
     expect(failed.headers.get('retry-after')).toBe('2');
     expectEntraError(failed, 'temporarily_unavailable', 90033);
     expect((await tokenRequest(fields)).status).toBe(200);
-    expect((await entraAdmin.stats()).faultsServed).toBe(1);
+    expect((await admin().stats()).faultsServed).toBe(1);
   });
 
   it('adds latency on demand and validates admin input', async () => {
-    await entraAdmin.setSettings({ latencyMs: 300 });
+    await admin().setSettings({ latencyMs: 300 });
     const started = Date.now();
-    await tokenRequest({ grant_type: 'client_credentials', client_id: e().clientId, client_secret: e().clientSecret, scope: 'https://vault.azure.net/.default' });
+    await tokenRequest({ grant_type: 'client_credentials', client_id: clientId(), client_secret: clientSecret(), scope: 'https://vault.azure.net/.default' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-    await expect(entraAdmin.setSettings({ accessTokenTtlSeconds: -1 })).rejects.toThrow(/400/);
+    await expect(admin().setSettings({ accessTokenTtlSeconds: -1 })).rejects.toThrow(/400/);
     await expect(entraAdmin.revokeUser('nobody@contoso.test')).rejects.toThrow(/404/);
-    expect(await entraAdmin.settings()).toEqual({ accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 7776000, refreshTokenReuseDetection: false, latencyMs: 300 });
+    expect(await admin().settings()).toEqual({ accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 7776000, refreshTokenReuseDetection: false, latencyMs: 300 });
   });
 });
+
+async function verifiesWithJwks(jwt: string): Promise<boolean> {
+  const [h, p, sig] = jwt.split('.') as [string, string, string];
+  const { kid } = JSON.parse(Buffer.from(h, 'base64url').toString()) as { kid: string };
+  const jwks = (await (await fetch(e().jwksUri)).json()) as { keys: (JsonWebKey & { kid: string })[] };
+  const jwk = jwks.keys.find((k) => k.kid === kid);
+  if (!jwk) return false;
+  return verify('sha256', Buffer.from(`${h}.${p}`), createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(sig, 'base64url'));
+}
 
 function cachedRefreshToken(app: ConfidentialClientApplication): string | undefined {
   const cache = JSON.parse(app.getTokenCache().serialize()) as { RefreshToken?: Record<string, { secret: string }> };

@@ -97,37 +97,88 @@ async function adminCall<T>(baseUrl: string, method: string, path: string, body?
 
 const entra = (method: string, path: string, body?: unknown): Promise<unknown> => adminCall(emulators().entra.url, method, path, body);
 
-export const entraAdmin = {
+export interface EntraUser {
+  readonly username: string;
+  readonly password: string;
+  readonly name: string;
+  readonly oid: string;
+}
+
+export interface EntraTestClient {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly servicePrincipalId: string;
+  /** App settings that point the app at this client: spread over `emulators().env`. */
+  readonly env: { readonly CLIENT_ID: string; readonly CLIENT_SECRET: string };
+  /** The admin controls of this client only. */
+  readonly admin: EntraClientAdmin;
+}
+
+/**
+ * Admin controls of one app registration. Settings, faults, stats, secrets and redirect URIs are
+ * per client in the emulator, so a test file that changes them should use its own client
+ * (`entraAdmin.createClient()`): jest runs test files in parallel against the same emulator.
+ */
+export interface EntraClientAdmin {
   /** Changes settings at runtime; returns the settings now in force. */
-  setSettings: (patch: Partial<EntraSettings>): Promise<EntraSettings> => entra('PUT', 'settings', patch) as Promise<EntraSettings>,
-  settings: (): Promise<EntraSettings> => entra('GET', 'settings') as Promise<EntraSettings>,
-  /** Revokes every grant and session of the user (admin revocation / password reset). */
+  setSettings(patch: Partial<EntraSettings>): Promise<EntraSettings>;
+  settings(): Promise<EntraSettings>;
+  stats(): Promise<EntraStats>;
+  resetStats(): Promise<void>;
+  /** Replaces the accepted client secrets (one, or several during a rotation). */
+  setClientSecret(secret: string | readonly string[]): Promise<void>;
+  /** Replaces the certificates (PEM) accepted for client assertions. */
+  setClientCertificates(certificates: readonly string[]): Promise<void>;
+  /** Replaces the registered redirect / post-logout URIs (loopback URIs match on any port anyway). */
+  setRedirectUris(uris: { redirectUris?: readonly string[]; postLogoutRedirectUris?: readonly string[] }): Promise<void>;
+  /** The next `count` token requests (or `endpoint`) of this client fail with `status`. */
+  fault(fault: EntraFault): Promise<void>;
+  /** Settings, stats, fault, secrets, certificates and redirect URIs back to how they started. */
+  reset(): Promise<void>;
+}
+
+function clientAdmin(clientId: string | undefined): EntraClientAdmin {
+  const q = clientId ? `?client_id=${encodeURIComponent(clientId)}` : '';
+  return {
+    setSettings: (patch) => entra('PUT', `settings${q}`, patch) as Promise<EntraSettings>,
+    settings: () => entra('GET', `settings${q}`) as Promise<EntraSettings>,
+    stats: () => entra('GET', `stats${q}`) as Promise<EntraStats>,
+    resetStats: async () => {
+      await entra('POST', `stats/reset${q}`);
+    },
+    setClientSecret: async (secret) => {
+      await entra('PUT', `client-secret${q}`, typeof secret === 'string' ? { secret } : { secrets: secret });
+    },
+    setClientCertificates: async (certificates) => {
+      await entra('PUT', `client-certificates${q}`, { certificates });
+    },
+    setRedirectUris: async (uris) => {
+      await entra('PUT', `redirect-uris${q}`, uris);
+    },
+    fault: async (fault) => {
+      await entra('POST', `fault${q}`, fault);
+    },
+    reset: async () => {
+      await entra('POST', `reset${q}`);
+    },
+  };
+}
+
+/** Admin controls of the default client (the one in `emulators().env`), plus tenant-wide ones. */
+export const entraAdmin = {
+  ...clientAdmin(undefined),
+  /** The controls of another client. */
+  forClient: (clientId: string): EntraClientAdmin => clientAdmin(clientId),
+  /** A new app registration with its own secret, settings, faults and stats (same redirect URIs as the default). */
+  createClient: async (options: { secrets?: readonly string[]; certificates?: readonly string[]; redirectUris?: readonly string[]; postLogoutRedirectUris?: readonly string[] } = {}): Promise<EntraTestClient> => {
+    const created = (await entra('POST', 'clients', options)) as { clientId: string; clientSecret: string; servicePrincipalId: string };
+    return { ...created, env: { CLIENT_ID: created.clientId, CLIENT_SECRET: created.clientSecret }, admin: clientAdmin(created.clientId) };
+  },
+  /** A new user (random oid, password Passw0rd! unless given): revoke it without disturbing other test files. */
+  createUser: (user: Partial<EntraUser> = {}): Promise<EntraUser> => entra('POST', 'users', user) as Promise<EntraUser>,
+  /** Revokes every grant and session of the user, for every client (admin revocation / password reset). */
   revokeUser: async (username: string): Promise<number> =>
     ((await entra('POST', `users/${encodeURIComponent(username)}/revoke`)) as { revokedGrants: number }).revokedGrants,
-  stats: (): Promise<EntraStats> => entra('GET', 'stats') as Promise<EntraStats>,
-  resetStats: async (): Promise<void> => {
-    await entra('POST', 'stats/reset');
-  },
-  /** Replaces the accepted client secrets (one, or several during a rotation). */
-  setClientSecret: async (secret: string | readonly string[]): Promise<void> => {
-    await entra('PUT', 'client-secret', typeof secret === 'string' ? { secret } : { secrets: secret });
-  },
-  /** Replaces the certificates (PEM) accepted for client assertions. */
-  setClientCertificates: async (certificates: readonly string[]): Promise<void> => {
-    await entra('PUT', 'client-certificates', { certificates });
-  },
-  /** Replaces the registered redirect / post-logout URIs (loopback URIs match on any port anyway). */
-  setRedirectUris: async (uris: { redirectUris?: readonly string[]; postLogoutRedirectUris?: readonly string[] }): Promise<void> => {
-    await entra('PUT', 'redirect-uris', uris);
-  },
-  /** The next `count` requests to the endpoint (token by default) fail with `status`. */
-  fault: async (fault: EntraFault): Promise<void> => {
-    await entra('POST', 'fault', fault);
-  },
-  /** Settings, stats, fault, secrets, certificates and redirect URIs back to how they started. */
-  reset: async (): Promise<void> => {
-    await entra('POST', 'reset');
-  },
 };
 
 /** Generic admin access to the other emulators (their routes are documented in their modules). */
