@@ -17,6 +17,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { normalizeMessage, seedMailbox, type GraphMessage } from './graph-mailbox';
 import { bearerTokenOf, createJwtVerifier, JwtVerificationError, scopesOf, stringClaim, type JwtClaims, type JwtFailure } from './jwt-verify';
+import { readJson, sleep } from './http-util';
 
 export type { GraphMessage } from './graph-mailbox';
 
@@ -930,35 +931,7 @@ function applySettings(settings: Settings, body: unknown): string | undefined {
 
 // ---- plumbing ---------------------------------------------------------------------------------
 
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
 
-function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error('body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new Error('body is not valid JSON'));
-      }
-    });
-  });
-}
 
 function closeServer(server: http.Server | https.Server): Promise<void> {
   return new Promise((resolve) => {

@@ -14,6 +14,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { bearerTokenOf, createJwtVerifier, JwtVerificationError, stringClaim, type JwtFailure } from './jwt-verify';
+import { readJson, sleep } from './http-util';
 
 export interface KeyVaultSecretInput {
   readonly value: string;
@@ -476,32 +477,4 @@ function safeDecode(segment: string): string | undefined {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
 
-function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error('body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new Error('body is not valid JSON'));
-      }
-    });
-  });
-}
