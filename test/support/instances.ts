@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../emulators/ports';
 import { SETTINGS } from '../../src/config';
-import { Browser, parseForm } from './http-client';
+import type { Browser } from './http-client';
+import { signIn } from './sign-in';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SERVE = path.join(ROOT, 'dist', 'serve.js');
@@ -195,16 +196,7 @@ export interface Credentials {
  * cookie's value. Throws with the last page when it does not end signed in.
  */
 export async function signInAs(browser: Browser, appUrl: string, user: Credentials): Promise<string> {
-  const hops = await browser.follow(`${appUrl}/api/login?returnTo=%2F`);
-  let page = hops.at(-1)!;
-  for (let step = 0; step < 5 && !page.url.startsWith(appUrl); step++) {
-    const form = parseForm(page.body, page.url);
-    const fields = { ...form.fields };
-    if ('username' in fields || /name="username"/.test(page.body)) fields['username'] = user.username;
-    if ('password' in fields || /name="password"/.test(page.body)) fields['password'] = user.password;
-    const next = await browser.submit(form.action, fields);
-    page = next.at(-1)!;
-  }
+  const { last: page } = await signIn(browser, appUrl, user);
   const session = browser.jar.get(appUrl, '__Host-session');
   if (!page.url.startsWith(appUrl) || page.status >= 400 || !session) {
     throw new Error(`sign-in of ${user.username} through ${appUrl} did not complete: ${page.status} ${page.url}\n${page.body.slice(0, 500)}`);

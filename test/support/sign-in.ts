@@ -11,9 +11,14 @@ export interface SignInResult {
  * Drives a browser through the whole sign-in: the app's /api/login, the emulated Entra's sign-in
  * form, and back through /api/callback, following every redirect.
  */
-export async function signIn(browser: Browser, appUrl: string, username: string, loginPath = '/api/login?returnTo=%2F'): Promise<SignInResult> {
-  // Users created at runtime (entraAdmin.createUser) have the default password.
-  const user = emulators().entra.users.find((u) => u.username === username) ?? { username, password: 'Passw0rd!' };
+export async function signIn(
+  browser: Browser,
+  appUrl: string,
+  who: string | { readonly username: string; readonly password: string },
+  loginPath = '/api/login?returnTo=%2F',
+): Promise<SignInResult> {
+  // A seeded user by name, or any user with its password (created at runtime by entraAdmin.createUser).
+  const user = typeof who === 'string' ? (emulators().entra.users.find((u) => u.username === who) ?? { username: who, password: 'Passw0rd!' }) : who;
   const hops = await browser.follow(`${appUrl}${loginPath}`);
   let page = hops.at(-1)!;
   // The sign-in page (and any interstitial form) is posted until we are back at the app.
