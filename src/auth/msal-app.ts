@@ -9,6 +9,7 @@ import { ConfidentialClientApplication, LogLevel, type Configuration, type ICach
 import type { Config } from '../config';
 import type { ClientCredentialProvider } from '../secrets/types';
 import { identityProviderUnavailable } from './msal-errors';
+import { timedNetworkModule } from './msal-network';
 
 /** Continuous Access Evaluation: Graph may answer 401 with a claims challenge instead of waiting for expiry. */
 export const CLIENT_CAPABILITIES = ['CP1'];
@@ -96,7 +97,7 @@ export function createMsalAppFactory(
             logLevel: LogLevel.Warning,
             loggerCallback: () => {},
           },
-          ...(offline ? { networkClient: offlineNetwork(() => offlineMisses.add(app)) } : {}),
+          networkClient: offline ? offlineNetwork(() => offlineMisses.add(app)) : timedNetworkModule(),
         },
         ...(cachePlugin ? { cache: { cachePlugin } } : {}),
       };
