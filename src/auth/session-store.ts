@@ -29,6 +29,8 @@ export interface SessionStore {
   get(idHash: string): Promise<SessionRecord | undefined>;
   touch(idHash: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
   delete(idHash: string): Promise<void>;
+  /** How many sessions of the account have not reached their absolute expiry. */
+  countLiveForAccount(homeAccountId: string, now: number): Promise<number>;
   /** Deletes every session of the account; returns how many there were. */
   deleteAllForAccount(homeAccountId: string): Promise<number>;
   /** Deletes up to `maxRows` sessions whose idle or absolute expiry is past; returns the count. */
@@ -132,6 +134,17 @@ export class TableSessionStore implements SessionStore {
       const record = await this.get(idHash);
       await this.deleteIgnoringMissing(`s-${idHash}`, SESSION_ROW);
       if (record) await this.deleteIgnoringMissing(accountPartition(record.homeAccountId), idHash);
+    });
+  }
+
+  async countLiveForAccount(homeAccountId: string, now: number): Promise<number> {
+    return this.guard(async () => {
+      let count = 0;
+      const rows = this.client.listEntities<{ absoluteExpiresAt: Date }>({
+        queryOptions: { filter: odata`PartitionKey eq ${accountPartition(homeAccountId)} and absoluteExpiresAt gt ${new Date(now)}`, select: ['RowKey'] },
+      });
+      for await (const _row of rows) count++;
+      return count;
     });
   }
 

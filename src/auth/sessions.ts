@@ -76,8 +76,10 @@ export class Sessions {
     return { ...record, idHash };
   }
 
-  async end(session: ActiveSession): Promise<void> {
+  /** Ends this session; resolves true when it was the account's last one on any device. */
+  async end(session: ActiveSession): Promise<boolean> {
     await this.store.delete(session.idHash);
+    return (await this.store.countLiveForAccount(session.homeAccountId, this.clock())) === 0;
   }
 
   /** Every session of the account, on every device. */

@@ -6,9 +6,10 @@ import type { Services } from '../services';
 import { logoutConfirmPage } from '../web/pages';
 
 /**
- * GET /api/logout shows a confirmation form; POST /api/logout (same origin only) signs out: the
- * account's tokens leave the cache, the session is deleted, the cookie cleared, and the browser
- * goes to Entra's end-session endpoint to end the Microsoft session too.
+ * GET /api/logout shows a confirmation form; POST /api/logout (same origin only) signs this device
+ * out: the session is deleted, the cookie cleared, the account's tokens leave the cache when no
+ * other device is signed in with them, and the browser goes to Entra's end-session endpoint to end
+ * the Microsoft session too.
  */
 export async function logout(services: Services, request: HttpRequest): Promise<HttpResponseInit> {
   const { config } = services;
@@ -17,8 +18,10 @@ export async function logout(services: Services, request: HttpRequest): Promise<
 
   const session = await services.sessions.current(request);
   if (!session) return redirect('/', { cookies: [clearSessionCookie()] });
-  await services.tokens.removeAccount(session.homeAccountId);
-  await services.sessions.end(session);
+  // Sign-out is per device: the account's tokens stay while another device is still signed in
+  // with them ("Delete my data" removes everything everywhere).
+  const wasLast = await services.sessions.end(session);
+  if (wasLast) await services.tokens.removeAccount(session.homeAccountId);
 
   const endSession = new URL(await services.msal.endSessionEndpoint());
   endSession.searchParams.set('post_logout_redirect_uri', `${config.publicBaseUrl}/`);

@@ -1,7 +1,7 @@
 import { startTestApp, type TestApp } from '../support/app';
 import { Browser, parseForm } from '../support/http-client';
 import { signIn, startLogin } from '../support/sign-in';
-import { emulators } from '../support/emulators';
+import { emulators, entraAdmin } from '../support/emulators';
 import fixture from '../auth/fixtures/open-redirects.json';
 
 const HOUR = 3600_000;
@@ -226,6 +226,24 @@ describe('sign-in, sessions and sign-out', () => {
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${app.url}/`);
     expect(out.headers.getSetCookie()).toContain('__Host-session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax');
     expect((await me(browser)).status).toBe(401);
+  });
+
+  it('signs out one device only; the last device out also removes the cached tokens', async () => {
+    const user = await entraAdmin.createUser({ username: `two-devices-${Date.now()}@contoso.test` });
+    const laptop = new Browser();
+    const phone = new Browser();
+    await signIn(laptop, app.url, user);
+    await signIn(phone, app.url, user);
+    const homeAccountId = `${user.oid}.${emulators().entra.tenantId}`;
+
+    expect((await laptop.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } })).status).toBe(302);
+    expect((await me(laptop)).status).toBe(401);
+    expect((await me(phone)).status).toBe(200);
+    expect((await phone.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+    expect(await app.services.tokenCacheStore.read(homeAccountId)).toBeDefined();
+
+    expect((await phone.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } })).status).toBe(302);
+    expect(await app.services.tokenCacheStore.read(homeAccountId)).toBeUndefined();
   });
 
   it('forgets a user: every session on every device and every cached token', async () => {
