@@ -20,6 +20,10 @@ export const ErrorCode = {
   KEY_VAULT_UNAVAILABLE: 'key_vault_unavailable',
   GRAPH_UNAVAILABLE: 'graph_unavailable',
   GRAPH_ERROR: 'graph_error',
+  /** Graph answered 403: the mail scope is not (or no longer) granted. */
+  GRAPH_FORBIDDEN: 'graph_forbidden',
+  /** Graph answered 404 for the mailbox: the account has no Exchange Online mailbox. */
+  MAILBOX_UNAVAILABLE: 'mailbox_unavailable',
   CONFIG_INVALID: 'config_invalid',
   INTERNAL: 'internal_error',
 } as const;

@@ -30,9 +30,9 @@ module.exports = async function globalSetup() {
     );
   }
 
-  const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', 'dev'], { cwd: ROOT, encoding: 'utf8' });
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', 'emulators'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) {
-    throw new Error(`building the emulators failed (node scripts/build.mjs --only dev):\n${build.stdout}${build.stderr}`);
+    throw new Error(`building the emulators failed (node scripts/build.mjs --only emulators):\n${build.stdout}${build.stderr}`);
   }
 
   const child = spawn(process.execPath, [path.join(ROOT, 'dist-dev', 'emulators.mjs'), '--ports', 'free', '--stdin-lifeline'], {

@@ -21,8 +21,9 @@ export function encodeClaims(claims: string): string {
 }
 
 /** The app's own sign-in URL, relative, with where to come back to and any claims to satisfy. */
-export function loginUrl(returnTo: string, claims?: string): string {
+export function loginUrl(returnTo: string, claims?: string, prompt?: 'consent' | 'login'): string {
   const params = new URLSearchParams({ returnTo });
   if (claims) params.set('claims', encodeClaims(claims));
+  if (prompt) params.set('prompt', prompt);
   return `/api/login?${params.toString()}`;
 }

@@ -31,19 +31,21 @@ export async function home(services: Services, request: HttpRequest, context: In
     );
   } catch (error) {
     if (!isAppError(error)) throw error;
-    if (error.code === ErrorCode.LOGIN_REQUIRED) {
-      context.info('home: the session can no longer get tokens; showing sign-in');
-      const url = typeof error.details?.['loginUrl'] === 'string' ? (error.details['loginUrl'] as string) : loginUrl(returnTo);
-      return html(200, signedOutPage({ loginUrl: url, notice: `${error.message} Your mail is safe; nothing was lost.` }));
+    const url = typeof error.details?.['loginUrl'] === 'string' ? (error.details['loginUrl'] as string) : undefined;
+    if (error.code === ErrorCode.LOGIN_REQUIRED || (error.code === ErrorCode.GRAPH_FORBIDDEN && url)) {
+      context.info(`home: ${error.code}; showing sign-in`);
+      return html(200, signedOutPage({ loginUrl: url ?? loginUrl(returnTo), notice: `${error.message} Your mail is safe; nothing was lost.` }));
     }
-    if (error.code === ErrorCode.BAD_REQUEST) {
-      return html(400, inboxPage({ user, messages: [], nextUrl: undefined, isFirstPage: false, problem: 'That page link is no longer valid. Start again from the newest mail.' }));
-    }
-    if (error.status === 503 || error.status === 502) {
-      context.warn(`home: ${error.code}`);
-      const headers: Record<string, string> = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : {};
-      return html(error.status, inboxPage({ user, messages: [], nextUrl: undefined, isFirstPage: cursor === undefined, problem: `${error.message} Reload the page in a few seconds.` }), { headers });
-    }
-    throw error;
+    // Anything else (Graph busy, a bad page link, no mailbox): the user stays signed in, the page
+    // says what happened, and the status tells monitoring the same.
+    if (error.status >= 500) context.warn(`home: ${error.code}`);
+    const problem =
+      error.code === ErrorCode.BAD_REQUEST
+        ? 'That page link is no longer valid. Start again from the newest mail.'
+        : error.status >= 500
+          ? `${error.message} Reload the page in a few seconds.`
+          : error.message;
+    const headers: Record<string, string> = error.retryAfterSeconds ? { 'Retry-After': String(Math.ceil(error.retryAfterSeconds)) } : {};
+    return html(error.status, inboxPage({ user, messages: [], nextUrl: undefined, isFirstPage: cursor === undefined, problem }), { headers });
   }
 }

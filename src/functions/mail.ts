@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { loginUrl } from '../auth/claims';
 import { loginRequired } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
-import { badRequest, isAppError } from '../errors';
+import { AppError, ErrorCode, badRequest, isAppError } from '../errors';
 import { ClaimsChallengeError, type MailPage, type MailQuery } from '../graph/mail-client';
 import { json } from '../http/responses';
 import type { Services } from '../services';
@@ -75,6 +75,9 @@ export async function readMail(services: Services, session: ActiveSession, mailR
         if (isAppError(second) && second.details?.['graphStatus'] === 401) throw loginRequired(loginUrl(returnTo), 'Your session has ended. Sign in again to continue.');
         throw second;
       }
+    } else if (isAppError(error) && error.code === ErrorCode.GRAPH_FORBIDDEN) {
+      // Consent withdrawn: a sign-in that asks for consent again is the way back.
+      throw new AppError(error.code, error.message, { status: 403, details: { ...error.details, loginUrl: loginUrl(returnTo, undefined, 'consent') } });
     } else {
       throw error;
     }

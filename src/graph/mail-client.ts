@@ -51,7 +51,8 @@ export interface GraphClientOptions {
 const ORDER_PROPERTY = 'receivedDateTime';
 const SELECT = 'id,from,subject,receivedDateTime,bodyPreview,isRead,webLink';
 const NEXT_QUERY_PARAMS = new Set(['$skip', '$skiptoken', '$top', '$filter', '$select', '$orderby', '$count']);
-const RETRYABLE = new Set([429, 503, 504]);
+/** Throttling; every 5xx is retried too (a Graph outage or a gateway in front of it). */
+const RETRYABLE = new Set([408, 429]);
 
 export class GraphMailClient {
   private readonly endpoint: string;
@@ -120,9 +121,19 @@ export class GraphMailClient {
         await this.sleep(wait);
         continue;
       }
-      if (response.ok) return response.json();
+      if (response.ok) {
+        try {
+          return await response.json();
+        } catch (error) {
+          // A cut or garbled answer is an outage symptom: retry within the budget like one.
+          const wait = backoff(attempt);
+          if (Date.now() + wait > deadline) throw graphUnavailable(error, 5);
+          await this.sleep(wait);
+          continue;
+        }
+      }
 
-      if (RETRYABLE.has(response.status)) {
+      if (RETRYABLE.has(response.status) || response.status >= 500) {
         const retryAfter = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt);
         await response.body?.cancel();
         if (Date.now() + retryAfter > deadline) throw graphUnavailable(undefined, Math.ceil(Math.max(retryAfter, 1000) / 1000));
@@ -215,9 +226,23 @@ async function graphErrorOf(response: Response): Promise<AppError> {
     // not JSON: keep the status-based code
   }
   const requestId = response.headers.get('request-id') ?? undefined;
-  return new AppError(ErrorCode.GRAPH_ERROR, 'Microsoft Graph refused the request. Try again later; if it persists, contact support with the request id.', {
+  const details = { graphError: code, graphStatus: response.status, ...(requestId ? { requestId } : {}) };
+  if (response.status === 403) {
+    // Consent for the mail scope withdrawn, or a policy forbids it: retrying cannot help.
+    return new AppError(ErrorCode.GRAPH_FORBIDDEN, 'This app is not allowed to read your mail any more. Sign in again and accept, or ask your administrator to allow it.', {
+      status: 403,
+      details,
+    });
+  }
+  if (response.status === 404) {
+    return new AppError(ErrorCode.MAILBOX_UNAVAILABLE, 'This account has no Exchange Online mailbox the app can read. Sign in with a work or school account that has one.', {
+      status: 404,
+      details,
+    });
+  }
+  return new AppError(ErrorCode.GRAPH_ERROR, 'Microsoft Graph refused the request. If it persists, contact support with the request id.', {
     status: 502,
-    details: { graphError: code, graphStatus: response.status, ...(requestId ? { requestId } : {}) },
+    details,
   });
 }
 

@@ -130,12 +130,24 @@ describe('the mail API', () => {
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
-  it('maps another Graph error to 502 with Graph\'s code and request-id', async () => {
+  it('retries a 500 like an outage and succeeds', async () => {
     await graphFault({ status: 500, count: 1 });
+    expect((await mail('?top=2')).status).toBe(200);
+  });
+
+  it('maps a Graph 4xx to 502 with Graph\'s code and request-id', async () => {
+    await graphFault({ status: 400, count: 1, code: 'ErrorInvalidRequest' });
     const res = await mail('?top=2');
     expect(res.status).toBe(502);
-    expect(res.body).toMatchObject({ error: 'graph_error', graphStatus: 500 });
+    expect(res.body).toMatchObject({ error: 'graph_error', graphStatus: 400, graphError: 'ErrorInvalidRequest' });
     expect(typeof res.body['requestId']).toBe('string');
+  });
+
+  it('maps a Graph 403 (consent withdrawn) to 403 with a loginUrl that asks for consent', async () => {
+    await graphFault({ status: 403, count: 1 });
+    const res = await mail('?top=2');
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ error: 'graph_forbidden', graphStatus: 403, loginUrl: '/api/login?returnTo=%2F&prompt=consent' });
   });
 
   it('answers a claims challenge with one silent retry carrying the claims', async () => {

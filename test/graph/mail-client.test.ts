@@ -97,10 +97,25 @@ describe('GraphMailClient', () => {
   });
 
   it('maps other Graph errors to 502 with Graph\'s code and request-id, never the token', async () => {
-    const { client } = fakeGraph([{ status: 403, headers: { 'request-id': 'req-123' }, body: { error: { code: 'ErrorAccessDenied', message: 'Access is denied.' } } }]);
+    const { client } = fakeGraph([{ status: 400, headers: { 'request-id': 'req-123' }, body: { error: { code: 'ErrorInvalidRequest', message: 'Bad.' } } }]);
     const error = (await client.listMessages('secret-token', 'u', { top: 10, unreadOnly: true }).catch((e: unknown) => e)) as AppError;
-    expect(error).toMatchObject({ code: 'graph_error', status: 502, details: { graphError: 'ErrorAccessDenied', graphStatus: 403, requestId: 'req-123' } });
+    expect(error).toMatchObject({ code: 'graph_error', status: 502, details: { graphError: 'ErrorInvalidRequest', graphStatus: 400, requestId: 'req-123' } });
     expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain('secret-token');
+  });
+
+  it('maps 403 to graph_forbidden and a missing mailbox to mailbox_unavailable', async () => {
+    const forbidden = fakeGraph([{ status: 403, body: { error: { code: 'ErrorAccessDenied' } } }]);
+    await expect(forbidden.client.listMessages('t', 'u', { top: 1, unreadOnly: true })).rejects.toMatchObject({ code: 'graph_forbidden', status: 403 });
+    const missing = fakeGraph([{ status: 404, body: { error: { code: 'MailboxNotEnabledForRESTAPI' } } }]);
+    await expect(missing.client.listMessages('t', 'u', { top: 1, unreadOnly: true })).rejects.toMatchObject({ code: 'mailbox_unavailable', status: 404 });
+  });
+
+  it('retries a garbled success body, then succeeds', async () => {
+    let call = 0;
+    const fetchImpl = (async () => (++call === 1 ? new Response('{"value": [', { status: 200 }) : new Response(JSON.stringify({ value: [] }), { status: 200 }))) as unknown as typeof fetch;
+    const client = new GraphMailClient({ endpoint: 'https://graph.example/', fetch: fetchImpl, sleep: async () => {} });
+    await expect(client.listMessages('t', 'u', { top: 1, unreadOnly: true })).resolves.toMatchObject({ messages: [] });
+    expect(call).toBe(2);
   });
 
   it('keeps at most 4 requests in flight per mailbox', async () => {
