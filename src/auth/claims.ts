@@ -2,7 +2,11 @@
  * Claims requests travel from a Graph claims challenge (base64 JSON in WWW-Authenticate) through
  * our loginUrl (`claims=` query parameter, base64url JSON) to the authorize request (raw JSON).
  */
-const MAX_CLAIMS_LENGTH = 4096;
+/**
+ * Real claims challenges are a few hundred bytes. The claims ride in the sealed transaction cookie,
+ * which must stay well under the browser's 4 KiB cookie limit.
+ */
+const MAX_CLAIMS_LENGTH = 1024;
 
 /** Decodes a claims value from a challenge or our loginUrl; undefined when it is not a JSON object. */
 export function decodeClaims(encoded: string | null | undefined): string | undefined {

@@ -42,6 +42,32 @@ export function newTransaction(returnTo: string, clock: Clock, claims?: string):
   };
 }
 
+/** Transactions kept per browser: enough for several tabs signing in at once. */
+export const MAX_OPEN_TRANSACTIONS = 4;
+
+/**
+ * Deletions for the oldest open transaction cookies beyond MAX_OPEN_TRANSACTIONS - 1 (the new one
+ * makes the count). Without it, each /api/login would add a cookie for 10 minutes, and a few dozen
+ * (from links someone else made the browser follow) would push the Cookie header past server limits.
+ * Cookies that do not open are deleted too.
+ */
+export function staleTransactionCookies(request: HttpRequest, sealer: Sealer): Cookie[] {
+  const open: { name: string; createdAt: number }[] = [];
+  const stale: string[] = [];
+  for (const [name, value] of parseCookieHeader(request.headers.get('cookie'))) {
+    if (!name.startsWith(COOKIE_PREFIX)) continue;
+    try {
+      const { createdAt } = JSON.parse(sealer.unseal(value, name)) as { createdAt: number };
+      open.push({ name, createdAt: Number(createdAt) || 0 });
+    } catch {
+      stale.push(name);
+    }
+  }
+  open.sort((a, b) => b.createdAt - a.createdAt);
+  stale.push(...open.slice(MAX_OPEN_TRANSACTIONS - 1).map((t) => t.name));
+  return stale.map((name) => ({ name, value: '', path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge: 0 }));
+}
+
 function cookieName(state: string): string {
   return COOKIE_PREFIX + createHash('sha256').update(state).digest('base64url').slice(0, 16);
 }

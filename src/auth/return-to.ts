@@ -5,7 +5,8 @@
  * open-redirect check: it runs when the transaction starts and again when it ends.
  */
 export const DEFAULT_RETURN_TO = '/';
-const MAX_LENGTH = 2048;
+/** Keeps the sealed transaction cookie that carries it well under the 4 KiB cookie limit. */
+const MAX_LENGTH = 512;
 const BASE = 'https://return-to.invalid';
 
 export function safeReturnTo(raw: string | null | undefined): string {

@@ -83,6 +83,26 @@ describe('sign-in, sessions and sign-out', () => {
     expect((await me(browser)).status).toBe(200);
   });
 
+  it('keeps at most four open sign-ins per browser, each cookie well under 4 KiB', async () => {
+    const browser = new Browser();
+    const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: '1'.repeat(600) } } })).toString('base64url');
+    const returnTo = encodeURIComponent('/' + 'a'.repeat(500));
+    let newest = '';
+    for (let i = 0; i < 7; i++) {
+      const hop = await startLogin(browser, app.url, `returnTo=${returnTo}&claims=${claims}`);
+      const set = hop.headers.getSetCookie().filter((c) => !/Max-Age=0/.test(c));
+      expect(set).toHaveLength(1);
+      expect(set[0]!.length).toBeLessThan(3000);
+      newest = new URL(hop.location!).searchParams.get('state')!;
+      app.clock.advance(1000);
+    }
+    expect(browser.jar.all().filter((c) => c.name.startsWith('__Host-txn-'))).toHaveLength(4);
+    expect(newest).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Sign-in still completes in that browser.
+    await signIn(browser, app.url, adele.username);
+    expect((await me(browser)).status).toBe(200);
+  });
+
   it('refuses a replayed callback', async () => {
     const browser = new Browser();
     const { hops } = await signIn(browser, app.url, adele.username);
