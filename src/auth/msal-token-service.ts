@@ -105,7 +105,12 @@ export class MsalTokenService implements TokenService {
     }
   }
 
-  /** Asks MSAL offline; undefined when it would need the network (a refresh is due). */
+  /**
+   * Asks MSAL offline; undefined when it would need the network (a refresh is due). An access
+   * token past its `refresh_in` hint is still served from here: MSAL's inline early refresh is
+   * swallowed by the offline network module, so tokens are renewed at expiry minus MSAL's 5-minute
+   * margin, under the lease, rather than early and unguarded.
+   */
   async #fromCache(homeAccountId: string, scopes: string[]): Promise<AuthenticationResult | undefined> {
     const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId), offline: true });
     try {
