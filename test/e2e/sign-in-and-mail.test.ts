@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/app';
-import { emulators, entraAdmin } from '../support/emulators';
+import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { launchChromium, type LaunchedBrowser } from './browser';
 
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts', 'e2e');
@@ -21,13 +21,15 @@ describe('in a real browser', () => {
   let chromium: LaunchedBrowser;
   let context: BrowserContext;
   let page: Page;
+  let client: EntraTestClient;
   const dialogs: string[] = [];
   const user = emulators().entra.users[0]!;
 
   beforeAll(async () => {
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-    app = await startTestApp({ realClock: true });
+    client = await entraAdmin.createClient();
+    app = await startTestApp({ realClock: true, env: client.env });
     chromium = await launchChromium(emulators().tls.caPath);
     context = await chromium.browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
@@ -35,11 +37,11 @@ describe('in a real browser', () => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
     });
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + USABLE_SECONDS });
+    await client.admin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + USABLE_SECONDS });
   });
 
   afterAll(async () => {
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: 3600 });
+    await client?.admin.reset();
     await context?.close();
     await chromium?.close();
     await app?.stop();
@@ -84,7 +86,7 @@ describe('in a real browser', () => {
   });
 
   it('still shows mail after the access token expired, without a sign-in page', async () => {
-    const before = await entraAdmin.stats();
+    const before = await client.admin.stats();
     await new Promise((resolve) => setTimeout(resolve, (USABLE_SECONDS + 1) * 1000));
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => {
@@ -94,7 +96,7 @@ describe('in a real browser', () => {
     expect(page.url()).toBe(`${app.url}/`);
     expect(navigations.every((url) => url.startsWith(app.url))).toBe(true);
     expect((await page.getByTestId('subject').allTextContents()).length).toBeGreaterThan(0);
-    const after = await entraAdmin.stats();
+    const after = await client.admin.stats();
     expect(after.refreshTokenRedemptions - before.refreshTokenRedemptions).toBe(1);
     await shot('5-inbox-after-silent-refresh');
   });

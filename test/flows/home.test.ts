@@ -77,7 +77,6 @@ describe('the web page', () => {
     const { username } = await entraAdmin.createUser({ username: `revoked-${Date.now()}@contoso.test`, name: 'Rita Revoked' });
     const browser = new Browser();
     await signIn(browser, app.url, username);
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: 3600 });
     await entraAdmin.revokeUser(username);
     // The cached access token is still valid; make Graph refuse it as it would after revocation.
     await emulatorAdmin.graph('POST', 'faults', { status: 401, count: 2, path: 'messages' });

@@ -1,5 +1,5 @@
 import { startTestApp, type TestApp } from '../support/app';
-import { emulatorAdmin, emulators, entraAdmin } from '../support/emulators';
+import { emulatorAdmin, emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
 import { signIn } from '../support/sign-in';
 
@@ -10,14 +10,18 @@ describe('the mail API', () => {
   const lee = emulators().entra.users[2]!;
   const megan = emulators().entra.users[1]!;
   let browser: Browser;
+  let client: EntraTestClient;
 
   beforeAll(async () => {
-    app = await startTestApp({ realClock: true });
+    // An app registration of its own: the counters this file reads are its alone.
+    client = await entraAdmin.createClient();
+    app = await startTestApp({ realClock: true, env: client.env });
     browser = new Browser();
     await signIn(browser, app.url, lee.username);
   });
   afterAll(async () => {
     await emulatorAdmin.graph('DELETE', 'faults');
+    await client.admin.reset();
     await app.stop();
   });
   afterEach(async () => {
@@ -151,20 +155,21 @@ describe('the mail API', () => {
   });
 
   it('answers a claims challenge with one silent retry carrying the claims', async () => {
-    await entraAdmin.resetStats();
+    await client.admin.resetStats();
     await graphFault({ status: 401, count: 1, claimsChallenge: true });
     const res = await mail('?top=2');
     expect(res.status).toBe(200);
-    const stats = await entraAdmin.stats();
+    const stats = await client.admin.stats();
     expect(stats.refreshTokenRedemptions).toBe(1);
     expect(stats.lastTokenClaims).toContain('nbf');
   });
 
   it('sends the user to sign in, claims included, when the challenge needs interaction', async () => {
     const victim = new Browser();
-    await signIn(victim, app.url, megan.username);
-    await entraAdmin.revokeUser(megan.username);
-    await emulatorAdmin.graph('POST', 'faults', { user: megan.oid, path: 'messages', status: 401, count: 1, claimsChallenge: true });
+    const rita = await entraAdmin.createUser({ username: `claims-${Date.now()}@contoso.test` });
+    await signIn(victim, app.url, rita);
+    await entraAdmin.revokeUser(rita.username);
+    await emulatorAdmin.graph('POST', 'faults', { user: rita.oid, path: 'messages', status: 401, count: 1, claimsChallenge: true });
     const res = await mail('?top=2', victim);
     expect(res.status).toBe(401);
     expect(res.body['error']).toBe('login_required');

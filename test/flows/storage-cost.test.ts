@@ -3,7 +3,7 @@
  * SDK pipeline: the figures quoted in the README and the issue notes come from this test's output.
  */
 import { startTestApp, type TestApp } from '../support/app';
-import { emulators, entraAdmin } from '../support/emulators';
+import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
 import { signIn } from '../support/sign-in';
 
@@ -12,10 +12,16 @@ const MSAL_RENEWAL_OFFSET_S = 300;
 describe('storage round trips per request', () => {
   const user = emulators().entra.users[2]!;
   const apps: TestApp[] = [];
+  let client: EntraTestClient;
   const figures: Record<string, { reads: number; writes: number }> = {};
 
+  beforeAll(async () => {
+    // An app registration of its own: its token lifetimes and counters touch no other test.
+    client = await entraAdmin.createClient();
+  });
+
   afterAll(async () => {
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: 3600 });
+    await client.admin.reset();
     await Promise.all(apps.map((a) => a.stop()));
     console.log(`storage round trips per request:\n${Object.entries(figures).map(([k, v]) => `  ${k}: ${v.reads} reads, ${v.writes} writes`).join('\n')}`);
   });
@@ -35,7 +41,7 @@ describe('storage round trips per request', () => {
     ['without the memory copy', { TOKEN_CACHE_MEMORY_MB: '0' }],
     ['with the memory copy', {}],
   ])('warm mail requests %s: no write, at most one token-cache read', async (label, env) => {
-    const app = await startTestApp({ realClock: true, env });
+    const app = await startTestApp({ realClock: true, env: { ...client.env, ...env } });
     apps.push(app);
     await signIn(new Browser(), app.url, user.username); // the first one also creates the tables
     const browser = new Browser();
@@ -49,16 +55,16 @@ describe('storage round trips per request', () => {
   });
 
   it('a refresh costs the lease and one conditional write', async () => {
-    const app = await startTestApp({ realClock: true, env: { TOKEN_CACHE_MEMORY_MB: '0' } });
+    const app = await startTestApp({ realClock: true, env: { ...client.env, TOKEN_CACHE_MEMORY_MB: '0' } });
     apps.push(app);
-    await entraAdmin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + 2 });
+    await client.admin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + 2 });
     const browser = new Browser();
     await signIn(browser, app.url, user.username);
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    await entraAdmin.resetStats();
+    await client.admin.resetStats();
     const refresh = await measure(app, () => mailOk(app, browser));
     figures['/api/mail with a refresh'] = refresh;
-    expect((await entraAdmin.stats()).refreshTokenRedemptions).toBe(1);
+    expect((await client.admin.stats()).refreshTokenRedemptions).toBe(1);
     // Reads: the session, the offline probe, and MSAL's two cache accesses during a refresh (the
     // lookup, then the re-read before it saves). Writes: take the lease, the ETag-conditional
     // cache write, release the lease.
