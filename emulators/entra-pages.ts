@@ -28,7 +28,7 @@ p{font-size:15px;line-height:1.45;margin:8px 0}
 label{display:block;font-size:13px;color:#5e5e5e;margin-top:14px}
 input[type=text],input[type=email],input[type=password]{width:100%;font-size:15px;padding:6px 0;border:0;border-bottom:1px solid #666;outline:none;background:transparent}
 input:focus{border-bottom-color:#0067b8}
-.actions{display:flex;justify-content:flex-end;gap:8px;margin-top:28px}
+.actions{display:flex;flex-direction:row-reverse;justify-content:flex-start;gap:8px;margin-top:28px}
 button{font-size:15px;min-width:108px;padding:6px 12px;border:0;cursor:pointer}
 button.primary{background:#0067b8;color:#fff}button.primary:hover{background:#005da6}
 button.secondary{background:#cccccc;color:#1b1b1b}button.secondary:hover{background:#bbb}
@@ -71,6 +71,7 @@ export interface SignInPageModel {
   readonly passwordHint: string;
 }
 
+/** "Sign in" comes first in the form so that Enter submits it; the row is reversed to show Cancel on the left. */
 export function signInPage(model: SignInPageModel): string {
   const accounts = model.testAccounts
     .map((a) => `<tr><td><code>${escapeHtml(a.username)}</code></td><td>${escapeHtml(a.name)}</td></tr>`)
@@ -89,8 +90,8 @@ ${model.error ? `<p class="error" role="alert">${escapeHtml(model.error)}</p>` :
 <label for="password">Password</label>
 <input type="password" id="password" name="password" value="" placeholder="Password" required>
 <div class="actions">
-<button type="submit" class="secondary" name="cancel" value="1" formnovalidate>Cancel</button>
 <button type="submit" class="primary" id="signin">Sign in</button>
+<button type="submit" class="secondary" name="cancel" value="1" formnovalidate>Cancel</button>
 </div>
 </form>
 <footer>Tenant <code>${escapeHtml(model.tenantId)}</code> · a local stand-in for login.microsoftonline.com</footer>

@@ -10,7 +10,8 @@
  *   bench/bench.ts          -> dist-dev/bench.js         `npm run bench` (when present)
  *   bench/hello/main.ts     -> dist-dev/hello/main.js    the bench's hello-world reference, bundled like dist/main.js
  *
- * Entries whose source does not exist are skipped. `--only app|dev` builds one group.
+ * Entries whose source does not exist are skipped. `--only app|dev` builds one group, `--only emulators`
+ * just the emulator bundle (what the jest global setup needs).
  * The emulators never end up in dist/ (nothing in src/ imports them).
  */
 import { existsSync } from 'node:fs';
@@ -52,6 +53,7 @@ const targets = [
   },
   {
     group: 'dev',
+    name: 'emulators',
     entry: 'emulators/cli.ts',
     options: { format: 'esm', outfile: 'dist-dev/emulators.mjs', packages: 'external', banner: { js: esmRequireBanner } },
   },
@@ -73,7 +75,7 @@ const targets = [
 ];
 
 const started = Date.now();
-const selected = targets.filter((t) => (only === undefined || t.group === only) && existsSync(t.entry));
+const selected = targets.filter((t) => (only === undefined || t.group === only || t.name === only) && existsSync(t.entry));
 try {
   await Promise.all(selected.map((t) => build({ ...common, entryPoints: [t.entry], ...t.options })));
 } catch {

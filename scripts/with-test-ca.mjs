@@ -8,7 +8,7 @@
  * certificates, with certificate checks left on. Stdio is inherited; the exit code is forwarded,
  * and so are SIGINT/SIGTERM/SIGHUP (a child killed by a signal makes this process die of it too).
  *
- * TLS_DIR overrides the CA folder (default .local/tls, relative to the working directory).
+ * TLS_DIR overrides the CA folder (default: .local/tls at the repository root).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -21,10 +21,11 @@ if (!command) {
   process.exit(2);
 }
 
-const ca = testCa.ensureTestCa(process.env.TLS_DIR || testCa.DEFAULT_DIR);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ca = testCa.ensureTestCa(process.env.TLS_DIR || path.join(root, testCa.DEFAULT_DIR));
 
 // Like npm scripts: the project's node_modules/.bin comes first on PATH (so `jest` works directly).
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '.bin');
+const bin = path.join(root, 'node_modules', '.bin');
 const pathKey = Object.keys(process.env).find((k) => k.toUpperCase() === 'PATH') ?? 'PATH';
 const child = spawn(command, args, {
   stdio: 'inherit',
