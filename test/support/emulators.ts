@@ -44,33 +44,9 @@ export interface EntraSettings {
   latencyMs: number;
 }
 
-export interface EntraUserStats {
-  signIns: number;
-  authorizationCodeRedemptions: number;
-  refreshTokenRedemptions: number;
-}
-
-export interface EntraStats {
-  authorizeRequests: number;
-  signIns: number;
-  failedSignIns: number;
-  tokenRequests: number;
-  tokenRequestsByGrant: Record<string, number>;
-  tokenErrors: Record<string, number>;
-  authorizationCodeRedemptions: number;
-  refreshTokenRedemptions: number;
-  clientCredentialsGrants: number;
-  refreshTokenReuseDetected: number;
-  rotatedRefreshTokenRedemptionAttempts: number;
-  managedIdentityTokens: number;
-  clientAuthentications: Record<string, number>;
-  faultsServed: number;
-  claimsRequests: number;
-  lastClaims: string | null;
-  lastAuthorizeClaims: string | null;
-  lastTokenClaims: string | null;
-  byUser: Record<string, EntraUserStats>;
-}
+// The emulator's own declarations (a type-only import: nothing of oidc-provider is loaded here).
+export type { EntraStats, UserStats as EntraUserStats } from '../../emulators/entra';
+import type { EntraStats } from '../../emulators/entra';
 
 export interface EntraFault {
   /** e.g. 503 */
