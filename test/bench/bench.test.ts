@@ -13,7 +13,7 @@ const RUN_TIMEOUT_MS = 240_000;
 
 const SIDES = ['app', 'baseline'] as const;
 const CONCURRENCIES = ['1', '16', '64'] as const;
-const STORMS = ['oneUser', 'manyUsers', 'oneUserNoReuseDetection'] as const;
+const STORMS = ['oneUser', 'oneUserTwoInstances', 'manyUsers', 'oneUserNoReuseDetection'] as const;
 
 /** Every figure the issue asks for, by its dotted path in results.json's `figures`. */
 const REQUIRED_FIGURES: readonly string[] = [

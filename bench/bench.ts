@@ -1,0 +1,715 @@
+/**
+ * `npm run bench [-- --quick]`: the cost per request of this app, side by side with the usual way
+ * (bench/baseline.ts: the msal-node distributed-cache sample), in one run on the same emulators.
+ *
+ * Phases (all against one emulated Azure started here and stopped at the end, also on error):
+ *   setup   users created in the emulated Entra and signed in through the real flow, once through
+ *           the app and once through the baseline (no injected latency: sign-in is not measured)
+ *   warm    /api/mail with a valid access token, concurrency 1, 16, 64, users round-robin
+ *   storm   200 concurrent requests for one user whose access token is due, then 4 each for many
+ *           users at once, with refresh-token reuse detection on; then one user again with it off
+ *   cold    child processes: spawn -> first 200 of /api/health and /api/mail, bundle load time/size,
+ *           against the hello-world bundle (bench/hello)
+ *   memory  a child process serving many requests spread over every user; its RSS
+ *
+ * Latency that mimics Azure in one region is injected: storage by the proxy in front of Azurite
+ * (bench/storage-proxy.ts), token calls and Graph by the emulators' `latencyMs` settings. The app
+ * and the baseline run in this process's main thread, one after the other; the proxy and the load
+ * generator run in a worker thread (bench/driver.ts).
+ *
+ * Options: --quick, --out <file> (default bench/results.json), --users <n>, --memory-requests <n>, --cold-runs <n>,
+ *          --storage-latency-ms <n>, --token-latency-ms <n>, --graph-latency-ms <n>.
+ */
+import { statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { isMainThread, workerData } from 'node:worker_threads';
+import { loadConfig } from '../src/config';
+import { createServices, lazyServices } from '../src/create-services';
+import { startLocalHost, type LocalHost } from '../src/http/local-host';
+import { createRoutes } from '../src/routes';
+import type { Services } from '../src/services';
+import type { MsalTokenService } from '../src/auth/msal-token-service';
+import type { L1TokenCacheStore } from '../src/cache/l1-token-cache-store';
+import { createBaseline, type Baseline } from './baseline';
+import { Browser, signIn } from './browser';
+import { EmulatorAdmin, startEmulators, type EmulatorsInfo, type EntraStats, type EntraUser, type RunningEmulators } from './emulators';
+import { Driver, runDriver, type LoadJobResult } from './driver';
+import { mapLimit, median, summarize } from './load';
+import { cpuMsOf, cpuMsOfTree, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
+import { formatReport, type Results, type StormFigures, type Target, type WarmFigures } from './report';
+
+const ROOT = path.resolve(__dirname, '..');
+const MAIL_PATH = '/api/mail?top=10';
+/** MSAL treats an access token as expired this long before its expiry. */
+const MSAL_REFRESH_OFFSET_S = 300;
+/** Access-token lifetime for storm users' sign-ins: already inside MSAL's refresh window. */
+const STORM_TOKEN_TTL_S = MSAL_REFRESH_OFFSET_S - 10;
+
+export interface Settings {
+  readonly quick: boolean;
+  readonly users: number;
+  readonly concurrencies: readonly number[];
+  /** Measured requests per side at each concurrency. */
+  readonly warmRequests: Readonly<Record<number, number>>;
+  readonly stormOneUserRequests: number;
+  readonly stormUsers: number;
+  readonly stormRequestsPerUser: number;
+  readonly coldRuns: number;
+  readonly memoryRequests: number;
+  readonly memoryConcurrency: number;
+  readonly signInConcurrency: number;
+  readonly latency: { readonly storageMs: number; readonly tokenMs: number; readonly graphMs: number };
+  readonly out: string;
+}
+
+function parseSettings(argv: readonly string[]): Settings {
+  const flag = (name: string): boolean => argv.includes(name);
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const number = (name: string, fallback: number): number => {
+    const text = value(name);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ("${text}")`);
+    return n;
+  };
+  const quick = flag('--quick');
+  const users = number('--users', quick ? 30 : 1000);
+  return {
+    quick,
+    users,
+    concurrencies: [1, 16, 64],
+    warmRequests: quick ? { 1: 30, 16: 240, 64: 480 } : { 1: 200, 16: 1600, 64: 3200 },
+    stormOneUserRequests: 200,
+    stormUsers: quick ? 10 : 50,
+    stormRequestsPerUser: 4,
+    coldRuns: number('--cold-runs', quick ? 3 : 5),
+    memoryRequests: number('--memory-requests', quick ? 1000 : 20_000),
+    memoryConcurrency: 64,
+    signInConcurrency: 8,
+    latency: {
+      storageMs: number('--storage-latency-ms', 5),
+      tokenMs: number('--token-latency-ms', 20),
+      graphMs: number('--graph-latency-ms', 50),
+    },
+    out: path.resolve(value('--out') ?? path.join(ROOT, 'bench', 'results.json')),
+  };
+}
+
+interface SignedIn {
+  readonly user: EntraUser;
+  /** `__Host-session=...` for the server the user signed in at. */
+  readonly cookie: string;
+}
+
+interface Side {
+  readonly name: 'app' | 'baseline';
+  readonly host: LocalHost;
+  /** A second instance of the same server (its own memory, token service and lease holder id), for the two-instance storm. */
+  readonly second: LocalHost;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+
+async function cleanup(): Promise<void> {
+  for (const step of cleanups.splice(0).reverse()) await step().catch(() => {});
+}
+
+function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  if (!process.env['NODE_EXTRA_CA_CERTS']) {
+    throw new Error('NODE_EXTRA_CA_CERTS is not set: run `npm run bench` (it runs under scripts/with-test-ca.mjs) so the emulators\' TLS is trusted.');
+  }
+  const started = Date.now();
+
+  log('starting the emulators');
+  const emulators: RunningEmulators = await startEmulators(ROOT);
+  cleanups.push(() => emulators.stop());
+  cleanups.push(() => stopAllChildren());
+  const info: EmulatorsInfo = emulators.info;
+  const admin = new EmulatorAdmin(info);
+  const emulatorsPid = emulators.child.pid!;
+
+  // The storage proxy and the load generator run in a worker thread (bench/driver.ts).
+  const driver = await Driver.start(__filename, info.tables.endpoint);
+  cleanups.push(() => driver.stop());
+  const env: Record<string, string> = { ...info.env, TABLES_CONNECTION_STRING: driver.connectionString(info.tables.connectionString) };
+
+  // Graph round trips as the servers see them (to the response headers), for the overhead breakdown.
+  const graphTiming = timeGraphCalls(`${info.graph.url.replace(/\/?$/, '/')}v1.0/`);
+
+  // The app in-process: the real route table on the local host, as test/support/app.ts runs it.
+  let appLogErrors = 0;
+  let appServices: Services | undefined;
+  const appHost = await startLocalHost({
+    routes: createRoutes(lazyServices(() => appServices!)),
+    port: 0,
+    log: (level) => {
+      if (level === 'error' || level === 'critical') appLogErrors++;
+    },
+  });
+  cleanups.push(() => appHost.stop());
+  const appConfig = loadConfig({ ...env, PUBLIC_BASE_URL: appHost.url });
+  appServices = createServices(appConfig, { log: { warn: () => {}, error: () => void appLogErrors++ } });
+  const l1 = (appServices.tokenCacheStore as Partial<L1TokenCacheStore>).l1;
+  // A second app instance (own services: memory copy, in-process coalescing, lease holder id).
+  let appServices2: Services | undefined;
+  const appHost2 = await startLocalHost({
+    routes: createRoutes(lazyServices(() => appServices2!)),
+    port: 0,
+    log: (level) => {
+      if (level === 'error' || level === 'critical') appLogErrors++;
+    },
+  });
+  cleanups.push(() => appHost2.stop());
+  appServices2 = createServices(loadConfig({ ...env, PUBLIC_BASE_URL: appHost2.url }), { log: { warn: () => {}, error: () => void appLogErrors++ } });
+  const tokens = [appServices.tokens as MsalTokenService, appServices2.tokens as MsalTokenService];
+
+  // The baseline on a second local host in the same process, loaded the same way. Its sessions are
+  // the app's kind (own Services instance over the same tables), its token cache is the sample's.
+  let baselineUrl = '';
+  const baselineConfig = loadConfig({ ...env, PUBLIC_BASE_URL: 'http://127.0.0.1' });
+  const baselineServices = createServices(baselineConfig, { log: { warn: () => {}, error: () => {} } });
+  const baseline: Baseline = await createBaseline({
+    config: baselineConfig,
+    connectionString: env['TABLES_CONNECTION_STRING']!,
+    sessions: baselineServices.sessions,
+    sessionStore: baselineServices.sessionStore,
+    origin: () => baselineUrl,
+  });
+  const baselineServer = await startLocalHost({ routes: baseline.routes, port: 0, log: () => {} });
+  cleanups.push(() => baselineServer.stop());
+  baselineUrl = baselineServer.url;
+  // The baseline keeps nothing between requests, so a second listener is a second instance.
+  const baselineServer2 = await startLocalHost({ routes: baseline.routes, port: 0, log: () => {} });
+  cleanups.push(() => baselineServer2.stop());
+  const sides: Side[] = [
+    { name: 'app', host: appHost, second: appHost2 },
+    { name: 'baseline', host: baselineServer, second: baselineServer2 },
+  ];
+  const probes: Probes = { admin, driver, l1, graphTiming, emulatorsPid, tokens, baseline };
+
+  // ---------------------------------------------------------------------------------------------
+  // Setup: users, signed in through the real flow on both sides, with no injected latency.
+  // ---------------------------------------------------------------------------------------------
+  await setLatency(admin, driver, { storageMs: 0, tokenMs: 0, graphMs: 0 });
+  log(`creating ${settings.users} users and signing each in through the app and through the baseline`);
+  const setupStarted = Date.now();
+  const users = await mapLimit(Array.from({ length: settings.users }, (_, i) => i), 16, () => admin.createUser());
+  const signInBoth = async (user: EntraUser): Promise<{ app: SignedIn; baseline: SignedIn }> => ({
+    app: await signInAt(appHost.url, user),
+    baseline: await signInAt(baselineServer.url, user),
+  });
+  const signedIn = await mapLimit(users, settings.signInConcurrency, signInBoth);
+  const setupSeconds = (Date.now() - setupStarted) / 1000;
+  log(`signed ${users.length} users in twice in ${setupSeconds.toFixed(1)} s`);
+
+  await setLatency(admin, driver, settings.latency);
+
+  // ---------------------------------------------------------------------------------------------
+  // Warm requests.
+  // ---------------------------------------------------------------------------------------------
+  const warm: Results['warm'] = {};
+  let offset = 0;
+  for (const concurrency of settings.concurrencies) {
+    const total = settings.warmRequests[concurrency]!;
+    warm[String(concurrency)] = {};
+    for (const side of sides) {
+      const cookies = signedIn.map((s) => s[side.name].cookie);
+      // A short warm-up per run (JIT, keep-alive connections), not counted.
+      const warmup = Math.min(Math.max(4 * concurrency, 20), 200);
+      await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total: warmup, concurrency });
+      offset += warmup;
+      // Concurrency 1 measures the worst warm case: every user is a first visit for this instance
+      // (nothing in its memory copy), as on a freshly scaled-out instance or after the copy's TTL.
+      if (concurrency === 1 && side.name === 'app') l1?.clear();
+      log(`warm: ${side.name}, concurrency ${concurrency}, ${total} requests`);
+      warm[String(concurrency)]![side.name] = await measureWarm(side, { cookies, offset, total, concurrency }, settings, probes);
+      offset += total;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Refresh storms.
+  // ---------------------------------------------------------------------------------------------
+  log('storm: signing in fresh users whose access tokens MSAL treats as expired at once');
+  await setLatency(admin, driver, { storageMs: 0, tokenMs: 0, graphMs: 0 });
+  await admin.entraSettings({ accessTokenTtlSeconds: STORM_TOKEN_TTL_S });
+  const perSide = 1 + settings.stormUsers + 2;
+  const stormUsers = await mapLimit(Array.from({ length: 2 * perSide }, (_, i) => i), 16, () => admin.createUser());
+  const stormSignIns = await mapLimit(stormUsers, settings.signInConcurrency, (user, i) => signInAt(i < perSide ? appHost.url : baselineServer.url, user));
+  // Tokens issued by the refreshes are good for an hour: only the ones from these sign-ins are due.
+  await admin.entraSettings({ accessTokenTtlSeconds: 3600 });
+  await setLatency(admin, driver, settings.latency);
+  const storm: Results['storm'] = { oneUser: {}, oneUserTwoInstances: {}, manyUsers: {}, oneUserNoReuseDetection: {} };
+  for (const [index, side] of sides.entries()) {
+    const mine = stormSignIns.slice(index * perSide, (index + 1) * perSide);
+    const one = mine[0]!;
+    const many = mine.slice(1, 1 + settings.stormUsers);
+    const noReuse = mine[1 + settings.stormUsers]!;
+    const overTwo = mine[2 + settings.stormUsers]!;
+    await admin.entraSettings({ refreshTokenReuseDetection: true });
+    log(`storm: ${side.name}, ${settings.stormOneUserRequests} concurrent requests for one user`);
+    storm.oneUser[side.name] = await measureStorm(side, [one], settings.stormOneUserRequests, probes);
+    log(`storm: ${side.name}, ${settings.stormOneUserRequests} concurrent requests for one user, over two instances`);
+    storm.oneUserTwoInstances[side.name] = await measureStorm(side, [overTwo], settings.stormOneUserRequests, probes, true);
+    log(`storm: ${side.name}, ${many.length} users x ${settings.stormRequestsPerUser} concurrent requests`);
+    storm.manyUsers[side.name] = await measureStorm(side, many, settings.stormRequestsPerUser, probes);
+    await admin.entraSettings({ refreshTokenReuseDetection: false });
+    log(`storm: ${side.name}, ${settings.stormOneUserRequests} concurrent requests for one user, reuse detection off`);
+    storm.oneUserNoReuseDetection[side.name] = await measureStorm(side, [noReuse], settings.stormOneUserRequests, probes);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Cold start and bundle, in child processes.
+  // ---------------------------------------------------------------------------------------------
+  log(`cold start: ${settings.coldRuns} runs each`);
+  const serveScript = path.join(ROOT, 'dist', 'serve.js');
+  const mainScript = path.join(ROOT, 'dist', 'main.js');
+  const helloScript = path.join(ROOT, 'dist-dev', 'hello', 'main.js');
+  const coldCookie = signedIn[0]!.app.cookie;
+  const appHealth: number[] = [];
+  const appHealthCpu: number[] = [];
+  const appMail: number[] = [];
+  const helloHealth: number[] = [];
+  const helloHealthCpu: number[] = [];
+  for (let run = 0; run < settings.coldRuns; run++) {
+    const hello = await serve(helloScript, env);
+    try {
+      helloHealth.push(await msUntil200(hello, '/api/health'));
+      helloHealthCpu.push(cpuMsOf(hello.child.pid!));
+    } finally {
+      await hello.stop();
+    }
+    const app = await serve(serveScript, env);
+    try {
+      appHealth.push(await msUntil200(app, '/api/health'));
+      appHealthCpu.push(cpuMsOf(app.child.pid!));
+      appMail.push(await msUntil200(app, MAIL_PATH, { cookie: coldCookie }));
+    } finally {
+      await app.stop();
+    }
+  }
+  const appLoad = await loadTimes(mainScript, settings.coldRuns, env);
+  const helloLoad = await loadTimes(helloScript, settings.coldRuns, env);
+  const cold: Results['cold'] = {
+    runs: settings.coldRuns,
+    app: {
+      healthMs: median(appHealth),
+      healthCpuMs: median(appHealthCpu),
+      mailMs: median(appMail),
+      bundleLoadMs: median(appLoad),
+      bundleBytes: statSync(mainScript).size,
+      serveBundleBytes: statSync(serveScript).size,
+      samples: { healthMs: appHealth, healthCpuMs: appHealthCpu, mailMs: appMail, bundleLoadMs: appLoad },
+    },
+    hello: {
+      healthMs: median(helloHealth),
+      healthCpuMs: median(helloHealthCpu),
+      bundleLoadMs: median(helloLoad),
+      bundleBytes: statSync(helloScript).size,
+      samples: { healthMs: helloHealth, healthCpuMs: helloHealthCpu, bundleLoadMs: helloLoad },
+    },
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory: one app process serving requests spread over every user.
+  // ---------------------------------------------------------------------------------------------
+  log(`memory: ${settings.memoryRequests} requests over ${signedIn.length} users in a child process`);
+  const memoryApp = await serve(serveScript, env);
+  let memory: Results['memory'];
+  try {
+    await msUntil200(memoryApp, '/api/health');
+    const pid = memoryApp.child.pid!;
+    const atStart = rssOf(pid).rss;
+    const run = await driver.load({
+      baseUrl: memoryApp.url,
+      path: MAIL_PATH,
+      cookies: signedIn.map((s) => s.app.cookie),
+      offset: 0,
+      total: settings.memoryRequests,
+      concurrency: settings.memoryConcurrency,
+      rssPid: pid,
+      rssEvery: Math.max(1, Math.floor(settings.memoryRequests / 4)),
+    });
+    const end = rssOf(pid);
+    memory = {
+      requests: settings.memoryRequests,
+      users: signedIn.length,
+      rssAtStartBytes: atStart,
+      rssBytes: end.rss,
+      peakRssBytes: end.peak ?? Number.NaN,
+      requestsPerSecond: run.load.requestsPerSecond,
+      non200: settings.memoryRequests - (run.load.statuses['200'] ?? 0),
+      samples: run.rssSamples ?? [],
+    };
+  } finally {
+    await memoryApp.stop();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Report.
+  // ---------------------------------------------------------------------------------------------
+  const results: Results = {
+    generatedAt: new Date().toISOString(),
+    durationSeconds: (Date.now() - started) / 1000,
+    machine: {
+      cpuCount: os.cpus().length,
+      availableParallelism: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      totalMemoryBytes: os.totalmem(),
+      node: process.version,
+      platform: `${process.platform} ${os.release()}`,
+    },
+    settings: { ...settings, stormTokenTtlSeconds: STORM_TOKEN_TTL_S, tokenCacheMemory: appConfig.tokenCacheMemory },
+    setup: { users: settings.users, signIns: 2 * settings.users + stormUsers.length, seconds: setupSeconds },
+    warm,
+    storm,
+    cold,
+    memory,
+    appLogErrors,
+    baselineCounters: { ...baseline.counters },
+    notes: notesFor(settings, appConfig.tokenCacheMemory.ttlSeconds, setupSeconds),
+    targets: [],
+  };
+  results.targets = evaluateTargets(results, settings);
+  results.durationSeconds = (Date.now() - started) / 1000;
+  results.figures = flatten(results);
+  writeFileSync(settings.out, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(formatReport(results));
+  log(`wrote ${path.relative(process.cwd(), settings.out) || settings.out} in ${results.durationSeconds.toFixed(1)} s`);
+}
+
+function notesFor(settings: Settings, l1TtlSeconds: number, setupSeconds: number): string[] {
+  return [
+    'Baseline (bench/baseline.ts): a new ConfidentialClientApplication per request with msal-node DistributedCachePlugin over plain Table get/set. ' +
+      'Like the msal-node sample (AuthProvider.initialize -> getMetadata), it fetches the authority metadata once at start and passes it as authorityMetadata to every instance: ' +
+      'the sample does NOT let MSAL rediscover per instance, so neither does the baseline (Entra calls per warm request: 0 on both sides).',
+    'Baseline follows the sample in calling getTokenCache().getAllAccounts() before acquireTokenSilent and in reading the session in PartitionManager.getKey() on every cache access; ' +
+      'sessions themselves are the app\'s (same table, same cookie, same cost) on both sides, so express-session\'s per-request touch of the sample is not counted against the baseline.',
+    'Storage round trips are counted at the proxy for both sides (GET/HEAD = read, anything else = write). "token cache" = table tokencache (the app\'s cache and lease rows, the baseline\'s row); the rest is the sessions table.',
+    `The app keeps a per-instance memory copy of token-cache rows (TOKEN_CACHE_MEMORY_TTL_SECONDS=${l1TtlSeconds}): a warm request for a user served within that time reads no token-cache row. ` +
+      'Concurrency 1 starts with that copy cleared, so every request there is a first visit to this instance (the worst warm case, and the per-request maximum the targets use); ' +
+      'at 16 and 64 the users come round again within seconds, so the copy serves part of them (l1Hits/l1Misses in results.json).',
+    'Injected latency: storage on every request at the proxy; Entra only on its token endpoint (the emulator has no latency setting for discovery); Graph on /me/messages. ' +
+      '"overhead" = latency - injected Graph latency (the target\'s definition: it includes the session read and the emulated Graph\'s own processing); "outside Graph" = latency - the Graph round trip measured at the servers\' fetch.',
+    'The server under test (app or baseline, in turn) has the main thread to itself; the load generator and the storage proxy run in a worker thread, the emulators and Azurite in child processes, all on the same machine. ' +
+      'CPU per request comes from /proc: the main thread (server), the rest of this process (load driver, proxy, helper threads), the emulator process, Azurite; "other processes" is CPU the machine spent on anything else during the run. ' +
+      'On a machine with few CPUs all of them compete, and the baseline\'s extra storage round trips also cost Azurite CPU here that Azure would spend elsewhere: read req/s together with the CPU table.',
+    `Setup: ${settings.users} users created with the Entra emulator's admin route (POST /_emulator/users) and each signed in through the real flow twice (app, then baseline) in ${setupSeconds.toFixed(1)} s, without injected latency.`,
+    `Refresh storms: fresh users signed in with accessTokenTtlSeconds=${STORM_TOKEN_TTL_S} (already inside MSAL's 300 s refresh window), then the lifetime set back to 3600 so that refreshed tokens are valid. ` +
+      '"reuse revocations" = grants the emulated Entra revoked because a rotated refresh token was redeemed again (the user must sign in again, even where a still-valid access token hides it for up to an hour). ' +
+      'With reuse detection off the emulator still refuses an already-rotated refresh token (invalid_grant), it only keeps the grant alive; real Entra would accept it. ' +
+      '"lost cache updates" = successful writes to a user\'s cache row whose writer had read an older version than the row then held (known from If-Match, or from a header the baseline\'s cache client adds for the proxy only). ' +
+      'The two-instance storm sends every other request to a second app instance (its own memory copy, coalescing and lease holder id), so the storage lease, not in-process coalescing, has to keep the redemption single. ' +
+      'Because the emulator lets only one redemption of a refresh token succeed, only one request per refresh writes, so neither side can lose an update here; the figure is measured, not assumed.',
+    'Cold start and memory run `node dist/serve.js` as a child process with the emulators\' settings (storage through the proxy, latency on), timed from spawn to the first 200 (polling every 2 ms); ' +
+      'hello = dist-dev/hello/main.js, a hello-world @azure/functions handler bundled like dist/main.js. "CPU of the process at that 200" is the child\'s own CPU time then, less sensitive to other load than wall time. ' +
+      'Bundle load = time to require() the bundle in a fresh process.',
+  ];
+}
+
+async function setLatency(admin: EmulatorAdmin, driver: Driver, latency: Settings['latency']): Promise<void> {
+  await Promise.all([driver.setLatency(latency.storageMs), admin.entraSettings({ latencyMs: latency.tokenMs }), admin.graphSettings({ latencyMs: latency.graphMs })]);
+}
+
+async function signInAt(serverUrl: string, user: EntraUser): Promise<SignedIn> {
+  const browser = new Browser();
+  await signIn(browser, serverUrl, user);
+  const value = browser.cookie(new URL(serverUrl).origin, '__Host-session');
+  if (!value) throw new Error(`sign-in of ${user.username} at ${serverUrl} set no session cookie`);
+  return { user, cookie: `__Host-session=${value}` };
+}
+
+interface GraphTiming {
+  calls: number;
+  ms: number;
+}
+
+/** Wraps global fetch (before any Graph client captures it) to time calls under `prefix`. */
+function timeGraphCalls(prefix: string): GraphTiming {
+  const timing: GraphTiming = { calls: 0, ms: 0 };
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (!url.startsWith(prefix)) return realFetch(input, init);
+    const t0 = performance.now();
+    try {
+      return await realFetch(input, init);
+    } finally {
+      timing.calls++;
+      timing.ms += performance.now() - t0;
+    }
+  };
+  return timing;
+}
+
+interface CpuSnapshot {
+  readonly process: number;
+  readonly serverThread: number;
+  readonly emulatorsTree: number;
+  readonly emulatorsOwn: number;
+  readonly machine: { busy: number; idle: number; steal: number };
+}
+
+function cpuSnapshot(emulatorsPid: number): CpuSnapshot {
+  const usage = process.cpuUsage();
+  return {
+    process: (usage.user + usage.system) / 1000,
+    serverThread: mainThreadCpuMs(),
+    emulatorsTree: cpuMsOfTree(emulatorsPid),
+    emulatorsOwn: cpuMsOf(emulatorsPid),
+    machine: machineCpuMs(),
+  };
+}
+
+/** Where the CPU went between two snapshots (ms), and how busy the whole machine was (% of all CPUs). */
+function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
+  const serverThread = b.serverThread - a.serverThread;
+  const processMs = b.process - a.process;
+  const emulatorsTree = b.emulatorsTree - a.emulatorsTree;
+  const emulatorsOwn = b.emulatorsOwn - a.emulatorsOwn;
+  const busy = b.machine.busy - a.machine.busy;
+  const idle = b.machine.idle - a.machine.idle;
+  const steal = b.machine.steal - a.machine.steal;
+  const all = busy + idle + steal;
+  return {
+    serverThread,
+    /** The worker thread (proxy, load generator) and the process's other threads (GC helpers, libuv). */
+    driver: processMs - serverThread,
+    emulators: emulatorsOwn,
+    azurite: emulatorsTree - emulatorsOwn,
+    machineBusyPercent: (100 * busy) / all,
+    stealPercent: (100 * steal) / all,
+    /** CPU used by processes that are not this benchmark's (another build or test run would show here). */
+    otherProcessesPercent: (100 * Math.max(0, busy - processMs - emulatorsTree)) / all,
+  };
+}
+
+interface Probes {
+  readonly admin: EmulatorAdmin;
+  readonly driver: Driver;
+  readonly l1: L1TokenCacheStore['l1'] | undefined;
+  readonly graphTiming: GraphTiming;
+  readonly emulatorsPid: number;
+  /** The token services of both app instances. */
+  readonly tokens: readonly MsalTokenService[];
+  readonly baseline: Baseline;
+}
+
+async function measureWarm(
+  side: Side,
+  job: { cookies: readonly string[]; offset: number; total: number; concurrency: number },
+  settings: Settings,
+  probes: Probes,
+): Promise<WarmFigures> {
+  const { admin, driver, l1, graphTiming } = probes;
+  const { total, concurrency } = job;
+  await Promise.all([admin.resetEntraStats(), admin.resetGraphStats()]);
+  const l1Before = l1 ? { ...l1.stats } : undefined;
+  const graphBefore = { ...graphTiming };
+  const cpu0 = cpuSnapshot(probes.emulatorsPid);
+  const eluBefore = performance.eventLoopUtilization();
+  // At concurrency 1 each request's storage traffic is known exactly: the worst request counts.
+  const run = await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, ...job, perRequestStorage: concurrency === 1 });
+  const elu = performance.eventLoopUtilization(eluBefore);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(probes.emulatorsPid));
+  const [entra, graph] = await Promise.all([admin.entraStats(), admin.graphStats()]);
+  const storage = run.storage;
+  const tokenCache = storage.byTable['tokencache'] ?? { reads: 0, writes: 0, conflicts: 0 };
+  const sessionsTable = storage.byTable['sessions'] ?? { reads: 0, writes: 0, conflicts: 0 };
+  const graphCalls = graphTiming.calls - graphBefore.calls;
+  const graphMeanMs = graphCalls > 0 ? (graphTiming.ms - graphBefore.ms) / graphCalls : Number.NaN;
+  return {
+    requests: total,
+    concurrency,
+    requestsPerSecond: run.load.requestsPerSecond,
+    latencyMs: run.load.latency,
+    overheadMs: summarize(run.load.latencies.map((l) => l - settings.latency.graphMs)),
+    outsideGraphMeanMs: run.load.latency.mean - graphMeanMs,
+    graphRoundTripMeanMs: graphMeanMs,
+    non200: total - (run.load.statuses['200'] ?? 0),
+    storage: {
+      readsPerRequest: storage.reads / total,
+      writesPerRequest: storage.writes / total,
+      tokenCacheReadsPerRequest: tokenCache.reads / total,
+      tokenCacheWritesPerRequest: tokenCache.writes / total,
+      sessionReadsPerRequest: sessionsTable.reads / total,
+      sessionWritesPerRequest: sessionsTable.writes / total,
+      ...(run.worstRequest ? { worstRequest: run.worstRequest } : {}),
+    },
+    entraTokenRequestsPerRequest: entra.tokenRequests / total,
+    graphRequestsPerRequest: graph.requests / total,
+    serverThreadMsPerRequest: elu.active / total,
+    serverThreadUtilization: elu.utilization,
+    cpu: {
+      serverThreadMsPerRequest: cpu.serverThread / total,
+      driverMsPerRequest: cpu.driver / total,
+      emulatorsMsPerRequest: cpu.emulators / total,
+      azuriteMsPerRequest: cpu.azurite / total,
+      machineBusyPercent: cpu.machineBusyPercent,
+      stealPercent: cpu.stealPercent,
+      otherProcessesPercent: cpu.otherProcessesPercent,
+    },
+    ...(side.name === 'app' && l1 && l1Before
+      ? { l1Hits: l1.stats.hits - l1Before.hits, l1Misses: l1.stats.misses - l1Before.misses, l1Evictions: l1.stats.evictions - l1Before.evictions }
+      : {}),
+  };
+}
+
+async function measureStorm(side: Side, users: readonly SignedIn[], perUser: number, probes: Probes, twoInstances = false): Promise<StormFigures> {
+  const { admin, driver, baseline } = probes;
+  const tokenCounters = () =>
+    probes.tokens.reduce(
+      (sum, t) => ({ refreshes: sum.refreshes + t.counters.refreshes, coalesced: sum.coalesced + t.counters.coalesced, leaseWaits: sum.leaseWaits + t.counters.leaseWaits }),
+      { refreshes: 0, coalesced: 0, leaseWaits: 0 },
+    );
+  await admin.resetEntraStats();
+  const tokensBefore = tokenCounters();
+  const baselineBefore = { ...baseline.counters };
+  const cookies = users.flatMap((u) => Array.from({ length: perUser }, () => u.cookie));
+  const run: LoadJobResult = await driver.load({
+    baseUrl: side.host.url,
+    ...(twoInstances ? { moreBaseUrls: [side.second.url] } : {}),
+    path: MAIL_PATH,
+    cookies,
+    offset: 0,
+    total: cookies.length,
+    concurrency: cookies.length,
+  });
+  const tokensAfter = tokenCounters();
+  const entra: EntraStats = await admin.entraStats();
+  const statuses = run.load.statuses;
+  return {
+    users: users.length,
+    instances: twoInstances ? 2 : 1,
+    requests: cookies.length,
+    ok: statuses['200'] ?? 0,
+    unauthorized: statuses['401'] ?? 0,
+    otherFailures: cookies.length - (statuses['200'] ?? 0) - (statuses['401'] ?? 0),
+    refreshTokenRedemptions: entra.refreshTokenRedemptions,
+    refreshTokenRequests: entra.tokenRequestsByGrant['refresh_token'] ?? 0,
+    reuseDetectedRevocations: entra.refreshTokenReuseDetected,
+    tokenErrors: entra.tokenErrors,
+    lostCacheUpdates: run.storage.lostUpdates,
+    blindOverwrites: run.storage.blindOverwrites,
+    storageConflicts: run.storage.conflicts,
+    storageReads: run.storage.reads,
+    storageWrites: run.storage.writes,
+    latencyMs: run.load.latency,
+    ...(side.name === 'app'
+      ? {
+          appRefreshes: tokensAfter.refreshes - tokensBefore.refreshes,
+          appCoalesced: tokensAfter.coalesced - tokensBefore.coalesced,
+          appLeaseWaits: tokensAfter.leaseWaits - tokensBefore.leaseWaits,
+        }
+      : { baselineInteractionRequired: baseline.counters.interactionRequired - baselineBefore.interactionRequired }),
+  };
+}
+
+function evaluateTargets(results: Results, settings: Settings): Target[] {
+  const targets: Target[] = [];
+  const add = (name: string, measured: string, met: boolean, why?: string): void => {
+    targets.push({ name, measured, result: met ? 'PASS' : 'MISS', ...(why ? { why } : {}) });
+  };
+  const warmApp = settings.concurrencies.map((c) => results.warm[String(c)]!['app']!);
+  const writes = Math.max(...warmApp.map((w) => w.storage.writesPerRequest));
+  const c1 = results.warm['1']!['app']!.storage.worstRequest!;
+  add('Warm request: 0 storage writes', `${fmt(writes, 3)} writes/request (worst run; worst single request at c=1: ${c1.maxWrites})`, writes === 0 && c1.maxWrites === 0);
+  const tcReads = Math.max(...warmApp.map((w) => w.storage.tokenCacheReadsPerRequest));
+  add(
+    'Warm request: at most 1 storage read (token cache)',
+    `worst single request at c=1: ${c1.maxTokenCacheReads} token-cache read(s), ${c1.maxReads} in all with the session; mean ${fmt(tcReads, 2)} token-cache reads/request`,
+    c1.maxTokenCacheReads <= 1,
+  );
+  add(
+    'Warm request: at most 1 storage read (all tables, session included)',
+    `worst single request at c=1: ${c1.maxReads}; mean ${fmt(Math.max(...warmApp.map((w) => w.storage.readsPerRequest)), 2)} reads/request`,
+    c1.maxReads <= 1,
+  );
+  const one = results.storm.oneUser['app']!;
+  const two = results.storm.oneUserTwoInstances['app']!;
+  const baseOne = results.storm.oneUser['baseline']!;
+  add(
+    'Refresh storm, one user: 1 redemption',
+    `${one.refreshTokenRedemptions} on one instance, ${two.refreshTokenRedemptions} over two (baseline: ${baseOne.refreshTokenRequests} attempts for ${baseOne.requests} requests, ${baseOne.refreshTokenRedemptions} succeeded)`,
+    one.refreshTokenRedemptions === 1 && two.refreshTokenRedemptions === 1,
+  );
+  const many = results.storm.manyUsers['app']!;
+  const withDetection = [one, two, many];
+  const unauthorized = withDetection.reduce((sum, st) => sum + st.unauthorized, 0);
+  const revocations = withDetection.reduce((sum, st) => sum + st.reuseDetectedRevocations, 0);
+  add('Refresh storm: 0 forced sign-ins', `${unauthorized} 401s, ${revocations} reuse revocations (reuse detection on; baseline: ${[results.storm.oneUser, results.storm.oneUserTwoInstances, results.storm.manyUsers].reduce((sum, st) => sum + st['baseline']!.unauthorized, 0)} 401s, ${[results.storm.oneUser, results.storm.oneUserTwoInstances, results.storm.manyUsers].reduce((sum, st) => sum + st['baseline']!.reuseDetectedRevocations, 0)} revocations)`, unauthorized + revocations === 0);
+  const c64 = results.warm['64']!;
+  const ratio = c64['app']!.requestsPerSecond / c64['baseline']!.requestsPerSecond;
+  add('Throughput at concurrency 64: at least 2x the baseline', `${fmt(ratio, 2)}x (${fmt(c64['app']!.requestsPerSecond, 0)} vs ${fmt(c64['baseline']!.requestsPerSecond, 0)} req/s)`, ratio >= 2);
+  const overhead = results.warm['1']!['app']!.overheadMs.p50;
+  const limit = 0.05 * settings.latency.graphMs;
+  add(
+    'App overhead p50 under 5% of the injected Graph latency',
+    `${fmt(overhead, 1)} ms at c=1 (limit ${fmt(limit, 1)} ms; includes the session read's injected ${settings.latency.storageMs} ms)`,
+    overhead < limit,
+  );
+  const coldRatio = results.cold.app.healthMs / results.cold.hello.healthMs;
+  add('Cold start to first /api/health: at most 1.5x hello-world', `${fmt(coldRatio, 2)}x (${fmt(results.cold.app.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms)`, coldRatio <= 1.5);
+  const rssMb = results.memory.rssBytes / 1024 / 1024;
+  add(`RSS after the memory run: under 150 MB`, `${fmt(rssMb, 1)} MB after ${results.memory.requests} requests over ${results.memory.users} users`, rssMb < 150);
+  return targets;
+}
+
+function fmt(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : String(value);
+}
+
+/** Every number in the results, by dotted path (samples and raw latencies left out). */
+function flatten(results: Results): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (value: unknown, prefix: string): void => {
+    if (typeof value === 'number') out[prefix] = value;
+    else if (Array.isArray(value)) return;
+    else if (value && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        if (key === 'samples' || key === 'load' || key === 'figures' || key === 'settings' || key === 'machine') continue;
+        walk(child, prefix ? `${prefix}.${key}` : key);
+      }
+    }
+  };
+  walk(results, '');
+  return out;
+}
+
+let exiting = false;
+
+if (isMainThread) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      if (exiting) return;
+      exiting = true;
+      log(`${signal}: stopping everything`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  main()
+    .then(
+      () => 0,
+      (error: unknown) => {
+        log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        return 1;
+      },
+    )
+    .then(async (code) => {
+      exiting = true;
+      await cleanup();
+      process.exit(code);
+    });
+} else if ((workerData as { role?: string } | undefined)?.role === 'bench-driver') {
+  runDriver();
+}

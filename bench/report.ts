@@ -1,0 +1,224 @@
+/**
+ * The shape of bench/results.json and the markdown report printed on stdout.
+ */
+import type { LatencySummary } from './load';
+
+export type SideName = 'app' | 'baseline';
+
+export interface WarmFigures {
+  readonly requests: number;
+  readonly concurrency: number;
+  readonly requestsPerSecond: number;
+  readonly latencyMs: LatencySummary;
+  /** Latency minus the injected Graph latency. */
+  readonly overheadMs: LatencySummary;
+  /** Mean latency minus the mean Graph round trip measured at the server's fetch. */
+  readonly outsideGraphMeanMs: number;
+  readonly graphRoundTripMeanMs: number;
+  readonly non200: number;
+  readonly storage: {
+    readonly readsPerRequest: number;
+    readonly writesPerRequest: number;
+    readonly tokenCacheReadsPerRequest: number;
+    readonly tokenCacheWritesPerRequest: number;
+    readonly sessionReadsPerRequest: number;
+    readonly sessionWritesPerRequest: number;
+    /** Concurrency 1 only: the most any single request cost. */
+    readonly worstRequest?: { maxReads: number; maxWrites: number; maxTokenCacheReads: number; maxTokenCacheWrites: number };
+  };
+  readonly entraTokenRequestsPerRequest: number;
+  readonly graphRequestsPerRequest: number;
+  /** Busy time of the server's thread (event-loop utilization) per request, ms. */
+  readonly serverThreadMsPerRequest: number;
+  readonly serverThreadUtilization: number;
+  /** CPU per request (ms) by where it was spent, and the machine's load during the run (Linux /proc). */
+  readonly cpu: {
+    /** The server under test: this process's main thread. */
+    readonly serverThreadMsPerRequest: number;
+    /** The load generator and storage proxy (worker thread) and the process's helper threads. */
+    readonly driverMsPerRequest: number;
+    /** The emulated Entra, Graph and Key Vault (one process). */
+    readonly emulatorsMsPerRequest: number;
+    readonly azuriteMsPerRequest: number;
+    readonly machineBusyPercent: number;
+    readonly stealPercent: number;
+    readonly otherProcessesPercent: number;
+  };
+  readonly l1Hits?: number;
+  readonly l1Misses?: number;
+  readonly l1Evictions?: number;
+}
+
+export interface StormFigures {
+  readonly users: number;
+  /** Server instances the requests were spread over. */
+  readonly instances: number;
+  readonly requests: number;
+  readonly ok: number;
+  readonly unauthorized: number;
+  readonly otherFailures: number;
+  /** Successful refresh-token redemptions (the emulated Entra's count). */
+  readonly refreshTokenRedemptions: number;
+  /** refresh_token grant requests, successful or not. */
+  readonly refreshTokenRequests: number;
+  readonly reuseDetectedRevocations: number;
+  readonly tokenErrors: Record<string, number>;
+  readonly lostCacheUpdates: number;
+  readonly blindOverwrites: number;
+  readonly storageConflicts: number;
+  readonly storageReads: number;
+  readonly storageWrites: number;
+  readonly latencyMs: LatencySummary;
+  readonly appRefreshes?: number;
+  readonly appCoalesced?: number;
+  readonly appLeaseWaits?: number;
+  readonly baselineInteractionRequired?: number;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly measured: string;
+  readonly result: 'PASS' | 'MISS';
+  readonly why?: string;
+}
+
+export interface Results {
+  generatedAt: string;
+  durationSeconds: number;
+  machine: { cpuCount: number; availableParallelism: number; cpuModel: string; totalMemoryBytes: number; node: string; platform: string };
+  settings: Record<string, unknown>;
+  setup: { users: number; signIns: number; seconds: number };
+  /** concurrency -> side -> figures */
+  warm: Record<string, Partial<Record<SideName, WarmFigures>>>;
+  storm: {
+    oneUser: Partial<Record<SideName, StormFigures>>;
+    oneUserTwoInstances: Partial<Record<SideName, StormFigures>>;
+    manyUsers: Partial<Record<SideName, StormFigures>>;
+    oneUserNoReuseDetection: Partial<Record<SideName, StormFigures>>;
+  };
+  cold: {
+    runs: number;
+    app: { healthMs: number; healthCpuMs: number; mailMs: number; bundleLoadMs: number; bundleBytes: number; serveBundleBytes: number; samples: Record<string, number[]> };
+    hello: { healthMs: number; healthCpuMs: number; bundleLoadMs: number; bundleBytes: number; samples: Record<string, number[]> };
+  };
+  memory: {
+    requests: number;
+    users: number;
+    rssAtStartBytes: number;
+    rssBytes: number;
+    peakRssBytes: number;
+    requestsPerSecond: number;
+    non200: number;
+    samples: { requests: number; rssBytes: number }[];
+  };
+  appLogErrors: number;
+  baselineCounters: Record<string, number>;
+  notes: string[];
+  targets: Target[];
+  /** Every figure above by dotted path, for tools (and the test that keeps the bench working). */
+  figures?: Record<string, number>;
+}
+
+const n = (value: number | undefined, digits = 0): string => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));
+const ratio = (a: number, b: number): string => (b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a');
+const mb = (bytes: number): string => n(bytes / 1024 / 1024, 1);
+
+export function formatReport(r: Results): string {
+  const lines: string[] = [];
+  const s = r.settings as { users: number; latency: { storageMs: number; tokenMs: number; graphMs: number }; quick: boolean };
+  lines.push(`# Cost per request: app vs msal-node distributed-cache sample${s.quick ? ' (--quick)' : ''}`, '');
+  lines.push(
+    `${r.machine.cpuCount} CPUs (${r.machine.cpuModel}), Node ${r.machine.node}. Injected latency: storage ${s.latency.storageMs} ms/request, ` +
+      `Entra token ${s.latency.tokenMs} ms, Graph ${s.latency.graphMs} ms. ${s.users} users signed in through the real flow. Run took ${n(r.durationSeconds, 0)} s.`,
+    '',
+  );
+
+  lines.push('## Warm /api/mail (access token valid)', '');
+  lines.push('| c | side | req/s | p50 ms | p99 ms | overhead p50 ms | outside Graph ms (mean) | storage reads/req | writes/req | token-cache reads/req | token-cache writes/req | Entra calls/req | non-200 |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [c, bySide] of Object.entries(r.warm)) {
+    for (const side of ['app', 'baseline'] as const) {
+      const w = bySide[side];
+      if (!w) continue;
+      lines.push(
+        `| ${c} | ${side} | ${n(w.requestsPerSecond)} | ${n(w.latencyMs.p50, 1)} | ${n(w.latencyMs.p99, 1)} | ${n(w.overheadMs.p50, 1)} | ${n(w.outsideGraphMeanMs, 1)} | ${n(w.storage.readsPerRequest, 2)} | ${n(w.storage.writesPerRequest, 2)} | ${n(w.storage.tokenCacheReadsPerRequest, 2)} | ${n(w.storage.tokenCacheWritesPerRequest, 2)} | ${n(w.entraTokenRequestsPerRequest, 2)} | ${w.non200} |`,
+      );
+    }
+  }
+  lines.push('', '### Where the CPU went (ms per request) and how busy the machine was', '');
+  lines.push('| c | side | server thread | load driver + proxy | Entra/Graph/KV emulators | Azurite | machine busy % | steal % | other processes % |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [c, bySide] of Object.entries(r.warm)) {
+    for (const side of ['app', 'baseline'] as const) {
+      const w = bySide[side];
+      if (!w) continue;
+      const u = w.cpu;
+      lines.push(
+        `| ${c} | ${side} | ${n(u.serverThreadMsPerRequest, 2)} | ${n(u.driverMsPerRequest, 2)} | ${n(u.emulatorsMsPerRequest, 2)} | ${n(u.azuriteMsPerRequest, 2)} | ${n(u.machineBusyPercent, 0)} | ${n(u.stealPercent, 1)} | ${n(u.otherProcessesPercent, 0)} |`,
+      );
+    }
+  }
+  lines.push('', '### Ratios, app ÷ baseline', '');
+  lines.push('| c | req/s | p50 latency | p99 latency | overhead p50 | storage round trips/req | server thread CPU ms/req |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [c, bySide] of Object.entries(r.warm)) {
+    const a = bySide.app;
+    const b = bySide.baseline;
+    if (!a || !b) continue;
+    lines.push(
+      `| ${c} | ${ratio(a.requestsPerSecond, b.requestsPerSecond)} | ${ratio(a.latencyMs.p50, b.latencyMs.p50)} | ${ratio(a.latencyMs.p99, b.latencyMs.p99)} | ${ratio(a.overheadMs.p50, b.overheadMs.p50)} | ${ratio(a.storage.readsPerRequest + a.storage.writesPerRequest, b.storage.readsPerRequest + b.storage.writesPerRequest)} | ${ratio(a.cpu.serverThreadMsPerRequest, b.cpu.serverThreadMsPerRequest)} |`,
+    );
+  }
+  const c1 = r.warm['1'];
+  if (c1?.app?.storage.worstRequest && c1.baseline?.storage.worstRequest) {
+    const a = c1.app.storage.worstRequest;
+    const b = c1.baseline.storage.worstRequest;
+    lines.push(
+      '',
+      `Worst single request at c=1: app ${a.maxReads} reads (${a.maxTokenCacheReads} token-cache) / ${a.maxWrites} writes; baseline ${b.maxReads} reads (${b.maxTokenCacheReads} token-cache) / ${b.maxWrites} writes.` +
+        (c1.app.l1Hits !== undefined ? ` App memory copy at c=1: ${c1.app.l1Hits} hits, ${c1.app.l1Misses} misses.` : ''),
+    );
+  }
+
+  lines.push('', '## Refresh storm (access token due, all requests at once)', '');
+  lines.push('| scenario | side | requests | 200 | 401 | redemptions ok / attempts | reuse revocations | lost cache updates | blind overwrites | storage conflicts | p50 ms | p99 ms |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [label, bySide] of [
+    ['reuse detection on', r.storm.oneUser],
+    ['reuse detection on', r.storm.oneUserTwoInstances],
+    ['reuse detection on', r.storm.manyUsers],
+    ['reuse detection off', r.storm.oneUserNoReuseDetection],
+  ] as const) {
+    for (const side of ['app', 'baseline'] as const) {
+      const st = bySide[side];
+      if (!st) continue;
+      lines.push(
+        `| ${st.users} user${st.users === 1 ? '' : 's'} × ${st.requests / st.users}${st.instances > 1 ? ` over ${st.instances} instances` : ''}, ${label} | ${side} | ${st.requests} | ${st.ok} | ${st.unauthorized} | ${st.refreshTokenRedemptions} / ${st.refreshTokenRequests} | ${st.reuseDetectedRevocations} | ${st.lostCacheUpdates} | ${st.blindOverwrites} | ${st.storageConflicts} | ${n(st.latencyMs.p50, 0)} | ${n(st.latencyMs.p99, 0)} |`,
+      );
+    }
+  }
+
+  lines.push('', `## Cold start (median of ${r.cold.runs} child processes)`, '');
+  lines.push('| | app | hello-world | ratio |');
+  lines.push('|---|---:|---:|---:|');
+  lines.push(`| spawn → first 200 /api/health | ${n(r.cold.app.healthMs, 0)} ms | ${n(r.cold.hello.healthMs, 0)} ms | ${ratio(r.cold.app.healthMs, r.cold.hello.healthMs)} |`);
+  lines.push(`| CPU of the process at that 200 | ${n(r.cold.app.healthCpuMs, 0)} ms | ${n(r.cold.hello.healthCpuMs, 0)} ms | ${ratio(r.cold.app.healthCpuMs, r.cold.hello.healthCpuMs)} |`);
+  lines.push(`| spawn → first 200 /api/mail | ${n(r.cold.app.mailMs, 0)} ms | n/a | |`);
+  lines.push(`| require() of the bundle | ${n(r.cold.app.bundleLoadMs, 1)} ms | ${n(r.cold.hello.bundleLoadMs, 1)} ms | ${ratio(r.cold.app.bundleLoadMs, r.cold.hello.bundleLoadMs)} |`);
+  lines.push(`| bundle size (dist/main.js vs hello) | ${n(r.cold.app.bundleBytes / 1024, 0)} KiB | ${n(r.cold.hello.bundleBytes / 1024, 0)} KiB | ${ratio(r.cold.app.bundleBytes, r.cold.hello.bundleBytes)} |`);
+
+  lines.push('', '## Memory (app child process)', '');
+  lines.push(
+    `RSS ${mb(r.memory.rssBytes)} MB after ${r.memory.requests} requests over ${r.memory.users} users (at start ${mb(r.memory.rssAtStartBytes)} MB, peak ${mb(r.memory.peakRssBytes)} MB; ` +
+      `along the way ${r.memory.samples.map((x) => `${x.requests}: ${mb(x.rssBytes)}`).join(', ')} MB; ${n(r.memory.requestsPerSecond)} req/s, ${r.memory.non200} non-200).`,
+  );
+
+  lines.push('', '## Targets', '');
+  lines.push('| target | measured | result |');
+  lines.push('|---|---|---|');
+  for (const t of r.targets) lines.push(`| ${t.name} | ${t.measured} | ${t.result} |`);
+  lines.push('', '## Notes', '');
+  for (const note of r.notes) lines.push(`- ${note}`);
+  lines.push('');
+  return `${lines.join('\n')}\n`;
+}

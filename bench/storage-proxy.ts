@@ -1,0 +1,212 @@
+/**
+ * A latency-injecting, counting HTTP proxy in front of Azurite's Table service. Both the app and the
+ * baseline reach Table Storage through it (TABLES_CONNECTION_STRING with the proxy's TableEndpoint;
+ * SharedKey signatures cover the path, not the host, so they stay valid), so both are delayed and
+ * counted the same way:
+ *
+ * - every request waits `latencyMs` before it is forwarded: one Azure round trip in one region;
+ * - requests are counted by table and kind: GET/HEAD = read, POST/PUT/MERGE/PATCH/DELETE = write;
+ *   writes refused by a precondition (409/412) are counted as conflicts;
+ * - writes to token-cache rows (table `tokencache`, any row but the app's `lease`) are checked for
+ *   lost updates: a successful write whose writer had read an older version than the row held at
+ *   that moment overwrote someone else's write unseen. The version a writer read is known from its
+ *   If-Match ETag (the app), or from the `x-bench-read-etag` header the baseline's cache client adds
+ *   for this purpose only (it sends no precondition, as in the sample). A write that names no
+ *   version at all onto an existing row is counted as a blind overwrite.
+ */
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const READ_ETAG_HEADER = 'x-bench-read-etag';
+const TOKEN_CACHE_TABLE = 'tokencache';
+const LEASE_ROW = 'lease';
+
+export interface TableCounts {
+  reads: number;
+  writes: number;
+  conflicts: number;
+}
+
+export interface StorageCounts {
+  reads: number;
+  writes: number;
+  conflicts: number;
+  lostUpdates: number;
+  blindOverwrites: number;
+  byTable: Record<string, TableCounts>;
+}
+
+interface RowState {
+  version: number;
+  exists: boolean;
+}
+
+export class StorageProxy {
+  latencyMs = 0;
+  #counts: StorageCounts = emptyCounts();
+  readonly #rows = new Map<string, RowState>();
+  /** ETag -> the row version it names (token-cache rows only). */
+  readonly #etags = new Map<string, number>();
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  #server: Server | undefined;
+  #target: URL;
+  #port = 0;
+
+  constructor(targetEndpoint: string) {
+    this.#target = new URL(targetEndpoint);
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+    this.#port = (server.address() as AddressInfo).port;
+  }
+
+  /** The proxy's Table endpoint (same account path as Azurite's). */
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.#port}${this.#target.pathname.replace(/\/$/, '')}`;
+  }
+
+  snapshot(): StorageCounts {
+    return structuredClone(this.#counts);
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    this.#agent.destroy();
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const read = method === 'GET' || method === 'HEAD';
+    const table = tableOf(req.url ?? '/');
+    const tableCounts = (this.#counts.byTable[table] ??= { reads: 0, writes: 0, conflicts: 0 });
+    if (read) {
+      this.#counts.reads++;
+      tableCounts.reads++;
+    } else {
+      this.#counts.writes++;
+      tableCounts.writes++;
+    }
+    const row = table === TOKEN_CACHE_TABLE ? rowOf(req.url ?? '/', method, body) : undefined;
+    const tracked = row !== undefined && !row.endsWith(`\u0000${LEASE_ROW}`) ? row : undefined;
+
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: this.#target.host };
+    delete headers[READ_ETAG_HEADER];
+    const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
+      const outgoing = httpRequest(
+        { host: this.#target.hostname, port: this.#target.port, method, path: req.url, headers, agent: this.#agent },
+        resolve,
+      );
+      outgoing.once('error', reject);
+      outgoing.end(body);
+    });
+    const status = upstream.statusCode ?? 502;
+    if (!read && (status === 409 || status === 412)) {
+      this.#counts.conflicts++;
+      tableCounts.conflicts++;
+    }
+    if (tracked !== undefined) this.#track(tracked, method, status, req, upstream);
+    res.writeHead(status, upstream.headers);
+    upstream.pipe(res);
+  }
+
+  #track(key: string, method: string, status: number, req: IncomingMessage, upstream: IncomingMessage): void {
+    const state = this.#rows.get(key) ?? { version: 0, exists: false };
+    this.#rows.set(key, state);
+    const etag = header(upstream.headers['etag']);
+    if (status < 200 || status >= 300) return;
+    if (method === 'GET') {
+      // A write answered meanwhile already named this ETag's version; keep the first mapping.
+      if (etag && !this.#etags.has(etag)) this.#etags.set(etag, state.version);
+      return;
+    }
+    if (method === 'DELETE') {
+      state.version++;
+      state.exists = false;
+      return;
+    }
+    const ifMatch = header(req.headers['if-match']);
+    const readEtag = ifMatch && ifMatch !== '*' ? ifMatch : header(req.headers[READ_ETAG_HEADER]);
+    const base = readEtag !== undefined ? this.#etags.get(readEtag) : undefined;
+    if (base !== undefined) {
+      if (base < state.version) this.#counts.lostUpdates++;
+    } else if (method !== 'POST' && state.exists) {
+      // POST is an insert: it succeeds only where there was no row, so it cannot overwrite anything.
+      this.#counts.blindOverwrites++;
+    }
+    state.version++;
+    state.exists = true;
+    if (etag) this.#etags.set(etag, state.version);
+  }
+}
+
+export function emptyCounts(): StorageCounts {
+  return { reads: 0, writes: 0, conflicts: 0, lostUpdates: 0, blindOverwrites: 0, byTable: {} };
+}
+
+/** b - a, field by field. */
+export function diffCounts(a: StorageCounts, b: StorageCounts): StorageCounts {
+  const byTable: Record<string, TableCounts> = {};
+  for (const table of new Set([...Object.keys(a.byTable), ...Object.keys(b.byTable)])) {
+    const before = a.byTable[table] ?? { reads: 0, writes: 0, conflicts: 0 };
+    const after = b.byTable[table] ?? { reads: 0, writes: 0, conflicts: 0 };
+    byTable[table] = { reads: after.reads - before.reads, writes: after.writes - before.writes, conflicts: after.conflicts - before.conflicts };
+  }
+  return {
+    reads: b.reads - a.reads,
+    writes: b.writes - a.writes,
+    conflicts: b.conflicts - a.conflicts,
+    lostUpdates: b.lostUpdates - a.lostUpdates,
+    blindOverwrites: b.blindOverwrites - a.blindOverwrites,
+    byTable,
+  };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `/devstoreaccount1/tokencache(PartitionKey='a',RowKey='b')?...` -> `tokencache`; `$batch`, `Tables` as they are. */
+function tableOf(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  const segment = path.split('/').filter(Boolean)[1] ?? '';
+  return decodeURIComponent(segment.replace(/\(.*$/, '')) || '(none)';
+}
+
+/** The row a single-entity request addresses, as `pk\0rk`; undefined for queries and batches. */
+function rowOf(url: string, method: string, body: Buffer): string | undefined {
+  const path = decodeURIComponent(url.split('?')[0] ?? '');
+  const keys = /\(PartitionKey='((?:[^']|'')*)',\s*RowKey='((?:[^']|'')*)'\)$/.exec(path);
+  if (keys) return `${keys[1]!.replace(/''/g, "'")}\u0000${keys[2]!.replace(/''/g, "'")}`;
+  if (method === 'POST' && /\/tokencache\/?$/.test(path)) {
+    try {
+      const entity = JSON.parse(body.toString('utf8')) as { PartitionKey?: unknown; RowKey?: unknown };
+      if (typeof entity.PartitionKey === 'string' && typeof entity.RowKey === 'string') return `${entity.PartitionKey}\u0000${entity.RowKey}`;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
