@@ -14,10 +14,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { normalizeMessage, seedMailbox, type GraphMessage } from './graph-mailbox';
 import { bearerTokenOf, createJwtVerifier, JwtVerificationError, scopesOf, stringClaim, type JwtClaims, type JwtFailure } from './jwt-verify';
-import { readJson, sleep } from './http-util';
+import { listen, readJson, sleep } from './http-util';
 
 export type { GraphMessage } from './graph-mailbox';
 
@@ -464,17 +463,9 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     return fail(404, `no admin route ${method} ${path}`);
   }
 
-  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  baseUrl = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  const listening = await listen(handler, options);
+  const { server, port } = listening;
+  baseUrl = listening.baseUrl;
   return {
     url: baseUrl,
     port,

@@ -11,10 +11,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { bearerTokenOf, createJwtVerifier, JwtVerificationError, stringClaim, type JwtFailure } from './jwt-verify';
-import { readJson, sleep } from './http-util';
+import { listen, readJson, sleep } from './http-util';
 
 export interface KeyVaultSecretInput {
   readonly value: string;
@@ -397,17 +395,9 @@ export async function startKeyVault(options: KeyVaultEmulatorOptions): Promise<K
     return fail(404, `no admin route ${method} ${path}`);
   }
 
-  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  baseUrl = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  const listening = await listen(handler, options);
+  const { server, port } = listening;
+  baseUrl = listening.baseUrl;
   return {
     url: baseUrl,
     port,
