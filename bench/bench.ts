@@ -424,7 +424,7 @@ async function setLatency(admin: EmulatorAdmin, driver: Driver, latency: Setting
 async function signInAt(serverUrl: string, user: EntraUser): Promise<SignedIn> {
   const browser = new Browser();
   await signIn(browser, serverUrl, user);
-  const value = browser.cookie(new URL(serverUrl).origin, '__Host-session');
+  const value = browser.jar.get(new URL(serverUrl).origin, '__Host-session')?.value;
   if (!value) throw new Error(`sign-in of ${user.username} at ${serverUrl} set no session cookie`);
   return { user, cookie: `__Host-session=${value}` };
 }
