@@ -15,8 +15,9 @@
  *   lives in memory. MSAL does not rediscover per application instance in either.)
  *
  * What is NOT the sample's, to keep the comparison about token-cache handling: sessions are the
- * app's own (same `sessions` table, same cookie, same cost: one read per request, at most one write
- * an hour), where the sample's express-session + connect-redis would also `touch` the session on
+ * app's own (same session rows in the `accounts` table, same cookie, same cost: one read per
+ * request, at most one write an hour; the baseline's services have the app's memory copy off, so
+ * its session read is a plain point read that brings no token cache along), where the sample's express-session + connect-redis would also `touch` the session on
  * every request and store the access token in it. The sign-in uses PKCE (the emulated Entra requires
  * it; the sample does not send it) and response_mode=query; sign-in is not measured. Graph is
  * called through the app's own GraphMailClient, so both sides make the same Graph request.
@@ -35,16 +36,15 @@ import {
   type ICacheClient,
   type IPartitionManager,
 } from '@azure/msal-node';
-import { hashSessionId, type SessionStore } from '../src/auth/session-store';
-import { SESSION_COOKIE, type Sessions } from '../src/auth/sessions';
+import type { SessionRef, SessionStore } from '../src/auth/session-store';
+import { sessionRefFrom, type Sessions } from '../src/auth/sessions';
 import type { Config } from '../src/config';
 import { GraphMailClient } from '../src/graph/mail-client';
-import { parseCookieHeader } from '../src/http/cookies';
 import { json, redirect } from '../src/http/responses';
 import type { Route } from '../src/http/route';
 import { READ_ETAG_HEADER } from './storage-proxy';
 
-/** The baseline's row in each user's partition of the `tokencache` table (the app uses `cache`). */
+/** The baseline's row in each user's partition of its own `tokencache` table (the sample's Redis). */
 export const BASELINE_ROW = 'msal-sample';
 
 export interface BaselineCounters {
@@ -112,13 +112,13 @@ class TableCacheClient implements ICacheClient {
 class SessionPartitionManager implements IPartitionManager {
   constructor(
     private readonly sessionStore: SessionStore,
-    private readonly sessionIdHash: string | undefined,
+    private readonly session: SessionRef | undefined,
   ) {}
 
   async getKey(): Promise<string> {
-    if (this.sessionIdHash === undefined) return '';
+    if (this.session === undefined) return '';
     try {
-      return (await this.sessionStore.get(this.sessionIdHash))?.homeAccountId ?? '';
+      return (await this.sessionStore.get(this.session))?.homeAccountId ?? '';
     } catch {
       return '';
     }
@@ -141,6 +141,7 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
   // One shared client, as the sample shares one Redis client; the ICacheClient wrapper is per request
   // only so that the lost-update probe knows which read a write follows.
   const table = TableClient.fromConnectionString(options.connectionString, 'tokencache', { allowInsecureConnection: true });
+  await table.createTable(); // its own table, as the sample's cache has its own Redis keys (tolerates "exists")
   const graph = new GraphMailClient({ endpoint: config.graphEndpoint });
   const crypto = new CryptoProvider();
   const pending = new Map<string, PendingLogin>();
@@ -151,7 +152,7 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
   if (!discovery.ok) throw new Error(`baseline: discovery answered ${discovery.status}`);
   const authorityMetadata = await discovery.text();
 
-  const msalInstance = (sessionIdHash: string | undefined): ConfidentialClientApplication =>
+  const msalInstance = (session: SessionRef | undefined): ConfidentialClientApplication =>
     new ConfidentialClientApplication({
       auth: {
         clientId: config.clientId,
@@ -161,13 +162,9 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
         authorityMetadata,
       },
       system: { loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => {} } },
-      cache: { cachePlugin: new DistributedCachePlugin(new TableCacheClient(table, counters), new SessionPartitionManager(sessionStore, sessionIdHash)) },
+      cache: { cachePlugin: new DistributedCachePlugin(new TableCacheClient(table, counters), new SessionPartitionManager(sessionStore, session)) },
     });
 
-  const sessionIdHashOf = (request: HttpRequest): string | undefined => {
-    const id = parseCookieHeader(request.headers.get('cookie')).get(SESSION_COOKIE);
-    return id ? hashSessionId(id) : undefined;
-  };
   const redirectUri = (): string => `${options.origin()}/api/callback`;
   const scopes = ['openid', 'profile', 'offline_access', ...config.graphScopes];
 
@@ -219,7 +216,7 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
     };
     let accessToken: string;
     try {
-      const app = msalInstance(sessionIdHashOf(request));
+      const app = msalInstance(sessionRefFrom(request));
       await app.getTokenCache().getAllAccounts(); // as the sample's getTokenSilent
       accessToken = (await app.acquireTokenSilent({ account, scopes: [...config.graphScopes] })).accessToken;
     } catch (error) {

@@ -23,6 +23,8 @@ export interface WarmFigures {
     readonly tokenCacheWritesPerRequest: number;
     readonly sessionReadsPerRequest: number;
     readonly sessionWritesPerRequest: number;
+    /** Reads that fetched a session and its token cache in one query (counted in both above, once in readsPerRequest). */
+    readonly sharedReadsPerRequest: number;
     /** Concurrency 1 only: the most any single request cost. */
     readonly worstRequest?: { maxReads: number; maxWrites: number; maxTokenCacheReads: number; maxTokenCacheWrites: number };
   };

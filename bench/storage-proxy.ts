@@ -7,7 +7,11 @@
  * - every request waits `latencyMs` before it is forwarded: one Azure round trip in one region;
  * - requests are counted by table and kind: GET/HEAD = read, POST/PUT/MERGE/PATCH/DELETE = write;
  *   writes refused by a precondition (409/412) are counted as conflicts;
- * - writes to token-cache rows (table `tokencache`, any row but the app's `lease`) are checked for
+ * - and by what they touch (`byKind`): `session` rows, `tokenCache` rows (the app's cache and
+ *   lease, the baseline's row), or `shared` for the app's one query that reads a session and its
+ *   token cache together;
+ * - writes to token-cache rows (tables `accounts` and `tokencache`, any row but the app's `lease`
+ *   and sessions) are checked for
  *   lost updates: a successful write whose writer had read an older version than the row held at
  *   that moment overwrote someone else's write unseen. The version a writer read is known from its
  *   If-Match ETag (the app), or from the `x-bench-read-etag` header the baseline's cache client adds
@@ -18,8 +22,12 @@ import { createServer, request as httpRequest, Agent, type IncomingMessage, type
 import type { AddressInfo } from 'node:net';
 
 export const READ_ETAG_HEADER = 'x-bench-read-etag';
-const TOKEN_CACHE_TABLE = 'tokencache';
+/** The app's table (sessions and token cache per account) and the baseline's token-cache table. */
+const TRACKED_TABLES = new Set(['accounts', 'tokencache']);
 const LEASE_ROW = 'lease';
+const SESSION_ROW_PREFIX = 'session-';
+
+export type RowKind = 'session' | 'tokenCache' | 'shared' | 'other';
 
 export interface TableCounts {
   reads: number;
@@ -34,6 +42,7 @@ export interface StorageCounts {
   lostUpdates: number;
   blindOverwrites: number;
   byTable: Record<string, TableCounts>;
+  byKind: Record<string, TableCounts>;
 }
 
 interface RowState {
@@ -100,15 +109,15 @@ export class StorageProxy {
     const read = method === 'GET' || method === 'HEAD';
     const table = tableOf(req.url ?? '/');
     const tableCounts = (this.#counts.byTable[table] ??= { reads: 0, writes: 0, conflicts: 0 });
-    if (read) {
-      this.#counts.reads++;
-      tableCounts.reads++;
-    } else {
-      this.#counts.writes++;
-      tableCounts.writes++;
+    const kindCounts = (this.#counts.byKind[kindOf(table, req.url ?? '/', body)] ??= { reads: 0, writes: 0, conflicts: 0 });
+    for (const counts of [this.#counts, tableCounts, kindCounts]) {
+      if (read) counts.reads++;
+      else counts.writes++;
     }
-    const row = table === TOKEN_CACHE_TABLE ? rowOf(req.url ?? '/', method, body) : undefined;
-    const tracked = row !== undefined && !row.endsWith(`\u0000${LEASE_ROW}`) ? row : undefined;
+    const row = TRACKED_TABLES.has(table) ? rowOf(req.url ?? '/', method, body) : undefined;
+    const tracked = row !== undefined && isTrackedRow(row.slice(row.indexOf('\u0000') + 1)) ? row : undefined;
+    // A query (the app's cache reads): the ETags it saw come in the body, not a header.
+    const trackedQuery = read && row === undefined && TRACKED_TABLES.has(table);
 
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
 
@@ -124,12 +133,37 @@ export class StorageProxy {
     });
     const status = upstream.statusCode ?? 502;
     if (!read && (status === 409 || status === 412)) {
-      this.#counts.conflicts++;
-      tableCounts.conflicts++;
+      for (const counts of [this.#counts, tableCounts, kindCounts]) counts.conflicts++;
     }
     if (tracked !== undefined) this.#track(tracked, method, status, req, upstream);
+    if (trackedQuery && status === 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of upstream) chunks.push(chunk as Buffer);
+      const payload = Buffer.concat(chunks);
+      this.#trackQueryResult(payload);
+      res.writeHead(status, upstream.headers);
+      res.end(payload);
+      return;
+    }
     res.writeHead(status, upstream.headers);
     upstream.pipe(res);
+  }
+
+  #trackQueryResult(payload: Buffer): void {
+    let rows: { PartitionKey?: unknown; RowKey?: unknown; 'odata.etag'?: unknown }[] = [];
+    try {
+      rows = (JSON.parse(payload.toString('utf8')) as { value?: typeof rows }).value ?? [];
+    } catch {
+      return;
+    }
+    for (const row of rows) {
+      const etag = row['odata.etag'];
+      if (typeof row.PartitionKey !== 'string' || typeof row.RowKey !== 'string' || typeof etag !== 'string' || !isTrackedRow(row.RowKey)) continue;
+      const key = `${row.PartitionKey}\u0000${row.RowKey}`;
+      const state = this.#rows.get(key) ?? { version: 0, exists: false };
+      this.#rows.set(key, state);
+      if (!this.#etags.has(etag)) this.#etags.set(etag, state.version);
+    }
   }
 
   #track(key: string, method: string, status: number, req: IncomingMessage, upstream: IncomingMessage): void {
@@ -163,24 +197,28 @@ export class StorageProxy {
 }
 
 export function emptyCounts(): StorageCounts {
-  return { reads: 0, writes: 0, conflicts: 0, lostUpdates: 0, blindOverwrites: 0, byTable: {} };
+  return { reads: 0, writes: 0, conflicts: 0, lostUpdates: 0, blindOverwrites: 0, byTable: {}, byKind: {} };
 }
 
 /** b - a, field by field. */
 export function diffCounts(a: StorageCounts, b: StorageCounts): StorageCounts {
-  const byTable: Record<string, TableCounts> = {};
-  for (const table of new Set([...Object.keys(a.byTable), ...Object.keys(b.byTable)])) {
-    const before = a.byTable[table] ?? { reads: 0, writes: 0, conflicts: 0 };
-    const after = b.byTable[table] ?? { reads: 0, writes: 0, conflicts: 0 };
-    byTable[table] = { reads: after.reads - before.reads, writes: after.writes - before.writes, conflicts: after.conflicts - before.conflicts };
-  }
+  const diff = (x: Record<string, TableCounts>, y: Record<string, TableCounts>): Record<string, TableCounts> => {
+    const out: Record<string, TableCounts> = {};
+    for (const key of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      const before = x[key] ?? { reads: 0, writes: 0, conflicts: 0 };
+      const after = y[key] ?? { reads: 0, writes: 0, conflicts: 0 };
+      out[key] = { reads: after.reads - before.reads, writes: after.writes - before.writes, conflicts: after.conflicts - before.conflicts };
+    }
+    return out;
+  };
   return {
     reads: b.reads - a.reads,
     writes: b.writes - a.writes,
     conflicts: b.conflicts - a.conflicts,
     lostUpdates: b.lostUpdates - a.lostUpdates,
     blindOverwrites: b.blindOverwrites - a.blindOverwrites,
-    byTable,
+    byTable: diff(a.byTable, b.byTable),
+    byKind: diff(a.byKind, b.byKind),
   };
 }
 
@@ -200,7 +238,7 @@ function rowOf(url: string, method: string, body: Buffer): string | undefined {
   const path = decodeURIComponent(url.split('?')[0] ?? '');
   const keys = /\(PartitionKey='((?:[^']|'')*)',\s*RowKey='((?:[^']|'')*)'\)$/.exec(path);
   if (keys) return `${keys[1]!.replace(/''/g, "'")}\u0000${keys[2]!.replace(/''/g, "'")}`;
-  if (method === 'POST' && /\/tokencache\/?$/.test(path)) {
+  if (method === 'POST' && /\/(accounts|tokencache)\/?$/.test(path)) {
     try {
       const entity = JSON.parse(body.toString('utf8')) as { PartitionKey?: unknown; RowKey?: unknown };
       if (typeof entity.PartitionKey === 'string' && typeof entity.RowKey === 'string') return `${entity.PartitionKey}\u0000${entity.RowKey}`;
@@ -209,4 +247,18 @@ function rowOf(url: string, method: string, body: Buffer): string | undefined {
     }
   }
   return undefined;
+}
+
+function isTrackedRow(rowKey: string): boolean {
+  return rowKey !== LEASE_ROW && !rowKey.startsWith(SESSION_ROW_PREFIX);
+}
+
+/** What a request touches, from its path, its $filter or its body (inserts and batches). */
+function kindOf(table: string, url: string, body: Buffer): RowKind {
+  if (table === 'tokencache') return 'tokenCache';
+  const text = decodeURIComponent(url) + (body.length > 0 && body.length < 64 * 1024 ? body.toString('utf8') : '');
+  if (table !== 'accounts' && !(table === '$batch' && /\/accounts\(/.test(text))) return table === '$batch' && /\/tokencache\(/.test(text) ? 'tokenCache' : 'other';
+  const session = text.includes(SESSION_ROW_PREFIX);
+  const cache = /'cache|'lease'|"RowKey":"(?:cache|lease)/.test(text);
+  return session && cache ? 'shared' : session ? 'session' : cache ? 'tokenCache' : 'other';
 }

@@ -114,9 +114,9 @@ var names = {
 var deploymentContainerName = 'app-package'
 
 // The app's tables (src/storage/tables.ts TABLES); the contract test keeps the two in step.
+// One table: a partition per account holds its sessions and its token cache.
 var tableNames = [
-  'sessions'
-  'tokencache'
+  'accounts'
 ]
 
 // --- Resources ---

@@ -11,6 +11,7 @@ import { TableSessionStore } from './auth/session-store';
 import { Sessions } from './auth/sessions';
 import { L1TokenCacheStore } from './cache/l1-token-cache-store';
 import { MemoryL1 } from './cache/memory-l1';
+import { tokenCacheRowsSink } from './cache/shared-read';
 import { TableTokenCacheStore } from './cache/table-token-cache-store';
 import type { TokenCacheStore } from './cache/token-cache-store';
 import { GraphMailClient } from './graph/mail-client';
@@ -36,24 +37,22 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   // Key Vault (and a managed identity) when KEY_VAULT_URL is set, settings otherwise; no I/O until first use.
   const secrets = overrides.secrets ?? createSecrets(config, { log: logger });
 
+  // One table, one partition per account: the token cache and the account's sessions (see session-store.ts).
   const storageTraffic: StorageTraffic = { reads: 0, writes: 0 };
-  const sessionsClient = createTableClient(config, TABLES.sessions);
-  countTraffic(sessionsClient, storageTraffic);
-  const sessionStore = new TableSessionStore(sessionsClient, config.tables.connectionString ? ensureTable(sessionsClient) : undefined);
-  const sessions = new Sessions(sessionStore, config.session, clock);
-
-  const cacheClient = createTableClient(config, TABLES.tokenCache);
-  countTraffic(cacheClient, storageTraffic);
-  const tableCache = new TableTokenCacheStore({
-    client: cacheClient,
-    keyRing: secrets.keyRing,
-    clock,
-    ...(config.tables.connectionString ? {} : { ensureTable: async () => {} }),
-  });
-  const tokenCacheStore: TokenCacheStore =
+  const accountsClient = createTableClient(config, TABLES.accounts);
+  countTraffic(accountsClient, storageTraffic);
+  const createTable = config.tables.connectionString ? ensureTable(accountsClient) : async () => {};
+  const tableCache = new TableTokenCacheStore({ client: accountsClient, keyRing: secrets.keyRing, clock, ensureTable: createTable });
+  const l1 =
     config.tokenCacheMemory.maxBytes > 0 && config.tokenCacheMemory.ttlSeconds > 0
-      ? new L1TokenCacheStore(tableCache, new MemoryL1({ maxBytes: config.tokenCacheMemory.maxBytes, ttlMs: config.tokenCacheMemory.ttlSeconds * 1000, clock }))
-      : tableCache;
+      ? new MemoryL1({ maxBytes: config.tokenCacheMemory.maxBytes, ttlMs: config.tokenCacheMemory.ttlSeconds * 1000, clock })
+      : undefined;
+  const tokenCacheStore: TokenCacheStore = l1 ? new L1TokenCacheStore(tableCache, l1) : tableCache;
+  const sessionStore = new TableSessionStore(accountsClient, {
+    ensureTable: createTable,
+    ...(l1 ? { tokenCacheRows: tokenCacheRowsSink(tableCache, l1) } : {}),
+  });
+  const sessions = new Sessions(sessionStore, config.session, clock);
 
   const msal = createMsalAppFactory(config, secrets.credentials);
   const tokens = new MsalTokenService({

@@ -2,13 +2,18 @@
  * Server-side sessions in Table Storage. The browser holds a random 256-bit id; storage holds only
  * its SHA-256 hash, so a leaked table cannot be replayed as cookies.
  *
- * Layout (table `sessions`):
- *  - `s-<hash(id)>` / `session`: the session itself.
- *  - `a-<hash(homeAccountId)>` / `<hash(id)>`: an index row, so "sign me out everywhere" and
- *    "forget me" can find every session of one account without a table scan.
+ * Layout (table `accounts`, one partition per account, shared with the token cache):
+ *  - `session-<hash(id)>`: one row per signed-in device.
+ *
+ * Why the account's partition: a warm request must check the session and load the token cache,
+ * and Table Storage can return rows of one partition in one query. So the session read brings the
+ * token-cache rows along (`TokenCacheRowsSink`) whenever the token cache has no fresh memory copy,
+ * and a request costs one storage read, not two. "Sign out everywhere" and "forget me" are a
+ * partition query too, with no index to keep in step.
  */
 import { createHash } from 'node:crypto';
-import { odata, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { partitionKeyOf } from '../cache/token-cache-store';
 import { statusOf, storageUnavailable } from '../storage/tables';
 
 export interface SessionRecord {
@@ -24,11 +29,17 @@ export interface SessionRecord {
   readonly absoluteExpiresAt: number;
 }
 
+/** Where a session lives: its account and the hash of its id. */
+export interface SessionRef {
+  readonly homeAccountId: string;
+  readonly idHash: string;
+}
+
 export interface SessionStore {
-  create(idHash: string, record: SessionRecord): Promise<void>;
-  get(idHash: string): Promise<SessionRecord | undefined>;
-  touch(idHash: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
-  delete(idHash: string): Promise<void>;
+  create(ref: SessionRef, record: SessionRecord): Promise<void>;
+  get(ref: SessionRef): Promise<SessionRecord | undefined>;
+  touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
+  delete(ref: SessionRef): Promise<void>;
   /** How many sessions of the account have not reached their absolute expiry. */
   countLiveForAccount(homeAccountId: string, now: number): Promise<number>;
   /** Deletes every session of the account; returns how many there were. */
@@ -37,15 +48,28 @@ export interface SessionStore {
   sweepExpired(now: number, maxRows: number): Promise<number>;
 }
 
+/**
+ * The token cache's side of the shared read: whether it wants its rows, which rows are its own,
+ * and what to do with them. Implemented by the token cache's memory copy (l1-token-cache-store.ts).
+ */
+export interface TokenCacheRowsSink {
+  /** True when the account's token cache has no fresh copy in memory. */
+  wantsRows(homeAccountId: string): boolean;
+  /** The row keys the token cache reads, as a half-open range [from, to). */
+  readonly rowKeyRange: { readonly from: string; readonly to: string };
+  /** Takes the rows the shared read found (possibly none). Must not throw. */
+  acceptRows(homeAccountId: string, rows: readonly TableEntityResult<Record<string, unknown>>[]): Promise<void>;
+}
+
 export function hashSessionId(id: string): string {
   return createHash('sha256').update(id).digest('hex');
 }
 
-function accountPartition(homeAccountId: string): string {
-  return `a-${createHash('sha256').update(homeAccountId).digest('hex')}`;
-}
-
-const SESSION_ROW = 'session';
+const ROW_PREFIX = 'session-';
+/** Every session row key sorts inside [ROW_PREFIX, ROWS_END). */
+const ROWS_END = 'session.';
+/** A transaction holds at most 100 operations. */
+const MAX_TRANSACTION_OPS = 100;
 
 /** Times are stored as DateTime so the sweep can filter on them server-side. */
 interface SessionEntity {
@@ -62,10 +86,13 @@ interface SessionEntity {
   absoluteExpiresAt: Date;
 }
 
-function toEntity(idHash: string, record: SessionRecord): SessionEntity {
+function keysOf(ref: SessionRef): { partitionKey: string; rowKey: string } {
+  return { partitionKey: partitionKeyOf(ref.homeAccountId), rowKey: `${ROW_PREFIX}${ref.idHash}` };
+}
+
+function toEntity(ref: SessionRef, record: SessionRecord): SessionEntity {
   return {
-    partitionKey: `s-${idHash}`,
-    rowKey: SESSION_ROW,
+    ...keysOf(ref),
     homeAccountId: record.homeAccountId,
     name: record.name,
     username: record.username,
@@ -78,39 +105,44 @@ function toEntity(idHash: string, record: SessionRecord): SessionEntity {
   };
 }
 
+function toRecord(entity: SessionEntity): SessionRecord {
+  return {
+    homeAccountId: entity.homeAccountId,
+    name: entity.name,
+    username: entity.username,
+    tenantId: entity.tenantId,
+    ...(entity.logoutHint ? { logoutHint: entity.logoutHint } : {}),
+    createdAt: new Date(entity.createdAt).getTime(),
+    lastSeenAt: new Date(entity.lastSeenAt).getTime(),
+    idleExpiresAt: new Date(entity.idleExpiresAt).getTime(),
+    absoluteExpiresAt: new Date(entity.absoluteExpiresAt).getTime(),
+  };
+}
+
 export class TableSessionStore implements SessionStore {
   constructor(
     private readonly client: TableClient,
-    private readonly ensureTable: () => Promise<void> = async () => {},
+    private readonly options: {
+      readonly ensureTable?: () => Promise<void>;
+      /** The token cache, when it wants its rows read along with the session. */
+      readonly tokenCacheRows?: TokenCacheRowsSink;
+    } = {},
   ) {}
 
-  async create(idHash: string, record: SessionRecord): Promise<void> {
+  async create(ref: SessionRef, record: SessionRecord): Promise<void> {
     await this.guard(async () => {
-      await this.ensureTable();
-      // Index first: a session row without its index could not be found by "forget me".
-      await this.client.upsertEntity(
-        { partitionKey: accountPartition(record.homeAccountId), rowKey: idHash, absoluteExpiresAt: new Date(record.absoluteExpiresAt) },
-        'Replace',
-      );
-      await this.client.createEntity<SessionEntity>(toEntity(idHash, record));
+      await this.options.ensureTable?.();
+      await this.client.createEntity<SessionEntity>(toEntity(ref, record));
     });
   }
 
-  async get(idHash: string): Promise<SessionRecord | undefined> {
+  async get(ref: SessionRef): Promise<SessionRecord | undefined> {
+    const sink = this.options.tokenCacheRows;
+    if (sink?.wantsRows(ref.homeAccountId)) return this.getWithTokenCache(ref, sink);
     return this.guard(async () => {
+      const { partitionKey, rowKey } = keysOf(ref);
       try {
-        const entity = await this.client.getEntity<SessionEntity>(`s-${idHash}`, SESSION_ROW);
-        return {
-          homeAccountId: entity.homeAccountId,
-          name: entity.name,
-          username: entity.username,
-          tenantId: entity.tenantId,
-          ...(entity.logoutHint ? { logoutHint: entity.logoutHint } : {}),
-          createdAt: new Date(entity.createdAt).getTime(),
-          lastSeenAt: new Date(entity.lastSeenAt).getTime(),
-          idleExpiresAt: new Date(entity.idleExpiresAt).getTime(),
-          absoluteExpiresAt: new Date(entity.absoluteExpiresAt).getTime(),
-        };
+        return toRecord(await this.client.getEntity<SessionEntity>(partitionKey, rowKey));
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;
@@ -118,10 +150,10 @@ export class TableSessionStore implements SessionStore {
     });
   }
 
-  async touch(idHash: string, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
+  async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
     await this.guard(async () => {
       try {
-        await this.client.updateEntity({ partitionKey: `s-${idHash}`, rowKey: SESSION_ROW, lastSeenAt: new Date(lastSeenAt), idleExpiresAt: new Date(idleExpiresAt) }, 'Merge', { etag: '*' });
+        await this.client.updateEntity({ ...keysOf(ref), lastSeenAt: new Date(lastSeenAt), idleExpiresAt: new Date(idleExpiresAt) }, 'Merge', { etag: '*' });
       } catch (error) {
         // Signed out meanwhile: nothing to slide.
         if (statusOf(error) !== 404) throw error;
@@ -129,19 +161,18 @@ export class TableSessionStore implements SessionStore {
     });
   }
 
-  async delete(idHash: string): Promise<void> {
+  async delete(ref: SessionRef): Promise<void> {
     await this.guard(async () => {
-      const record = await this.get(idHash);
-      await this.deleteIgnoringMissing(`s-${idHash}`, SESSION_ROW);
-      if (record) await this.deleteIgnoringMissing(accountPartition(record.homeAccountId), idHash);
+      const { partitionKey, rowKey } = keysOf(ref);
+      await this.deleteIgnoringMissing(partitionKey, rowKey);
     });
   }
 
   async countLiveForAccount(homeAccountId: string, now: number): Promise<number> {
     return this.guard(async () => {
       let count = 0;
-      const rows = this.client.listEntities<{ absoluteExpiresAt: Date }>({
-        queryOptions: { filter: odata`PartitionKey eq ${accountPartition(homeAccountId)} and absoluteExpiresAt gt ${new Date(now)}`, select: ['RowKey'] },
+      const rows = this.client.listEntities({
+        queryOptions: { filter: `${sessionRowsOf(partitionKeyOf(homeAccountId))} and ${odata`absoluteExpiresAt gt ${new Date(now)}`}`, select: ['RowKey'] },
       });
       for await (const _row of rows) count++;
       return count;
@@ -150,38 +181,73 @@ export class TableSessionStore implements SessionStore {
 
   async deleteAllForAccount(homeAccountId: string): Promise<number> {
     return this.guard(async () => {
-      const partition = accountPartition(homeAccountId);
-      let count = 0;
-      const entities = this.client.listEntities<{ rowKey: string }>({
-        queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] },
-      });
-      for await (const entity of entities) {
-        await this.deleteIgnoringMissing(`s-${entity.rowKey}`, SESSION_ROW);
-        await this.deleteIgnoringMissing(partition, entity.rowKey);
-        count++;
+      const partitionKey = partitionKeyOf(homeAccountId);
+      const rowKeys: string[] = [];
+      for await (const row of this.client.listEntities({ queryOptions: { filter: sessionRowsOf(partitionKey), select: ['RowKey'] } })) {
+        rowKeys.push(row.rowKey!);
       }
-      return count;
+      for (let i = 0; i < rowKeys.length; i += MAX_TRANSACTION_OPS) {
+        const batch = rowKeys.slice(i, i + MAX_TRANSACTION_OPS);
+        if (batch.length === 1) await this.deleteIgnoringMissing(partitionKey, batch[0]!);
+        else await this.deleteBatch(partitionKey, batch);
+      }
+      return rowKeys.length;
     });
   }
 
+  /** A scan on non-key properties: fine for a timer-triggered job, bounded by maxRows. */
   async sweepExpired(now: number, maxRows: number): Promise<number> {
     return this.guard(async () => {
       let count = 0;
       const expired = this.client.listEntities<SessionEntity>({
         queryOptions: {
-          filter: odata`RowKey eq ${SESSION_ROW} and (idleExpiresAt lt ${new Date(now)} or absoluteExpiresAt lt ${new Date(now)})`,
-          select: ['PartitionKey', 'homeAccountId'],
+          filter: odata`RowKey gt ${ROW_PREFIX} and RowKey lt ${ROWS_END} and (idleExpiresAt lt ${new Date(now)} or absoluteExpiresAt lt ${new Date(now)})`,
+          select: ['PartitionKey', 'RowKey'],
         },
       });
-      for await (const entity of expired) {
-        if (count >= maxRows) break;
-        const idHash = entity.partitionKey.slice(2);
-        await this.deleteIgnoringMissing(entity.partitionKey, SESSION_ROW);
-        await this.deleteIgnoringMissing(accountPartition(entity.homeAccountId), idHash);
-        count++;
+      try {
+        for await (const entity of expired) {
+          if (count >= maxRows) break;
+          // Conditional: a session slid forward since the query saw it stays.
+          if (await this.deleteIfUnchanged(entity.partitionKey, entity.rowKey, entity.etag)) count++;
+        }
+      } catch (error) {
+        if (statusOf(error) === 404) return count; // no table yet
+        throw error;
       }
       return count;
     });
+  }
+
+  /** One query for the session row and the token cache's rows; the cache gets its rows, we keep ours. */
+  private async getWithTokenCache(ref: SessionRef, sink: TokenCacheRowsSink): Promise<SessionRecord | undefined> {
+    const { partitionKey, rowKey } = keysOf(ref);
+    const { from, to } = sink.rowKeyRange;
+    const rows = await this.guard(async () => {
+      const found: TableEntityResult<Record<string, unknown>>[] = [];
+      const query = this.client.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${partitionKey} and (RowKey eq ${rowKey} or (RowKey ge ${from} and RowKey lt ${to}))` },
+      });
+      try {
+        for await (const row of query) found.push(row);
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error; // no table yet: nobody signed in
+      }
+      return found;
+    });
+    const session = rows.find((row) => row.rowKey === rowKey);
+    await sink.acceptRows(ref.homeAccountId, session ? rows.filter((row) => row !== session) : rows);
+    return session ? toRecord(session as unknown as SessionEntity) : undefined;
+  }
+
+  private async deleteBatch(partitionKey: string, rowKeys: readonly string[]): Promise<void> {
+    try {
+      await this.client.submitTransaction(rowKeys.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]));
+    } catch (error) {
+      // One row vanished meanwhile (a sign-out, the sweep) and the batch failed whole: go one by one.
+      if (statusOf(error) !== 404) throw error;
+      for (const rowKey of rowKeys) await this.deleteIgnoringMissing(partitionKey, rowKey);
+    }
   }
 
   private async deleteIgnoringMissing(partitionKey: string, rowKey: string): Promise<void> {
@@ -192,6 +258,17 @@ export class TableSessionStore implements SessionStore {
     }
   }
 
+  private async deleteIfUnchanged(partitionKey: string, rowKey: string, etag: string): Promise<boolean> {
+    try {
+      await this.client.deleteEntity(partitionKey, rowKey, { etag });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 404) return false;
+      throw error;
+    }
+  }
+
   private async guard<T>(operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
@@ -199,4 +276,8 @@ export class TableSessionStore implements SessionStore {
       throw storageUnavailable(error);
     }
   }
+}
+
+function sessionRowsOf(partitionKey: string): string {
+  return odata`PartitionKey eq ${partitionKey} and RowKey gt ${ROW_PREFIX} and RowKey lt ${ROWS_END}`;
 }

@@ -10,10 +10,16 @@ import { randomBytes } from 'node:crypto';
 import type { Cookie, HttpRequest } from '@azure/functions';
 import type { Clock } from '../clock';
 import { parseCookieHeader } from '../http/cookies';
-import { hashSessionId, type SessionRecord, type SessionStore } from './session-store';
+import { isHomeAccountId } from '../cache/token-cache-store';
+import { hashSessionId, type SessionRecord, type SessionRef, type SessionStore } from './session-store';
 
 export const SESSION_COOKIE = '__Host-session';
-const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/**
+ * `<id>.<homeAccountId>`: the 256-bit id is the secret; the account only says which partition
+ * holds the session (a forged account finds no row with that id's hash). It lets one query fetch
+ * the session and the user's token cache together (see session-store.ts).
+ */
+const SESSION_COOKIE_VALUE = /^([A-Za-z0-9_-]{43})\.([^.]+\.[^.]+)$/;
 export const SLIDE_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface SessionPolicy {
@@ -30,8 +36,8 @@ export interface Profile {
 }
 
 export interface ActiveSession extends SessionRecord {
-  /** The stored hash, never the id itself. */
-  readonly idHash: string;
+  /** The account and the stored hash, never the id itself. */
+  readonly ref: SessionRef;
 }
 
 export class Sessions {
@@ -43,42 +49,43 @@ export class Sessions {
 
   /** Starts a session for a fresh sign-in; returns the cookie to set. */
   async start(profile: Profile, request: HttpRequest): Promise<Cookie> {
-    const previous = this.idHashFrom(request);
+    const previous = sessionRefFrom(request);
     if (previous) await this.store.delete(previous);
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
-    await this.store.create(hashSessionId(id), {
+    await this.store.create({ homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) }, {
       ...profile,
       createdAt: now,
       lastSeenAt: now,
       idleExpiresAt: now + this.policy.idleTimeoutSeconds * 1000,
       absoluteExpiresAt: now + this.policy.absoluteTimeoutSeconds * 1000,
     });
-    return sessionCookie(id, this.policy.absoluteTimeoutSeconds);
+    return sessionCookie(`${id}.${profile.homeAccountId}`, this.policy.absoluteTimeoutSeconds);
   }
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */
   async current(request: HttpRequest): Promise<ActiveSession | undefined> {
-    const idHash = this.idHashFrom(request);
-    if (!idHash) return undefined;
-    const record = await this.store.get(idHash);
-    if (!record) return undefined;
+    const ref = sessionRefFrom(request);
+    if (!ref) return undefined;
+    const record = await this.store.get(ref);
+    // The row's own account must match the cookie's: a row is only ever found in its own partition.
+    if (!record || record.homeAccountId.toLowerCase() !== ref.homeAccountId.toLowerCase()) return undefined;
     const now = this.clock();
     if (now >= record.idleExpiresAt || now >= record.absoluteExpiresAt) {
-      await this.store.delete(idHash);
+      await this.store.delete(ref);
       return undefined;
     }
     if (now - record.lastSeenAt >= SLIDE_WRITE_INTERVAL_MS) {
       const idleExpiresAt = Math.min(now + this.policy.idleTimeoutSeconds * 1000, record.absoluteExpiresAt);
-      await this.store.touch(idHash, now, idleExpiresAt);
-      return { ...record, lastSeenAt: now, idleExpiresAt, idHash };
+      await this.store.touch(ref, now, idleExpiresAt);
+      return { ...record, lastSeenAt: now, idleExpiresAt, ref };
     }
-    return { ...record, idHash };
+    return { ...record, ref };
   }
 
   /** Ends this session; resolves true when it was the account's last one on any device. */
   async end(session: ActiveSession): Promise<boolean> {
-    await this.store.delete(session.idHash);
+    await this.store.delete(session.ref);
     return (await this.store.countLiveForAccount(session.homeAccountId, this.clock())) === 0;
   }
 
@@ -86,11 +93,14 @@ export class Sessions {
   async endAll(homeAccountId: string): Promise<number> {
     return this.store.deleteAllForAccount(homeAccountId);
   }
+}
 
-  private idHashFrom(request: HttpRequest): string | undefined {
-    const id = parseCookieHeader(request.headers.get('cookie')).get(SESSION_COOKIE);
-    return id && SESSION_ID.test(id) ? hashSessionId(id) : undefined;
-  }
+/** Where the request's session cookie points, or undefined when it has none or a malformed one. */
+export function sessionRefFrom(request: HttpRequest): SessionRef | undefined {
+  const value = parseCookieHeader(request.headers.get('cookie')).get(SESSION_COOKIE);
+  const match = value === undefined ? null : SESSION_COOKIE_VALUE.exec(value);
+  if (!match || !isHomeAccountId(match[2]!)) return undefined;
+  return { homeAccountId: match[2]!, idHash: hashSessionId(match[1]!) };
 }
 
 export function sessionCookie(id: string, maxAgeSeconds: number): Cookie {

@@ -19,8 +19,9 @@
  *   uses it. The price of staleness is therefore one lease round trip and one extra read, never an
  *   extra redemption.
  * - Sign-out or "forget me" on another instance: storage is cleared at once, but this instance may
- *   keep its copy for up to `ttlMs`. The session row is checked on every request and is deleted
- *   first, so the copy is unreachable; a write from it finds the row gone and is dropped
+ *   keep its copy for up to `ttlMs`. The session row is read from storage on every request (the
+ *   same read that fills this copy on a miss, shared-read.ts) and is deleted first, so the copy is
+ *   unreachable; a write from it finds the row gone and is dropped
  *   (save.ts "gone"); the copy itself is gone from memory within `ttlMs`.
  * - Memory: plaintext token caches live in process memory (as they do inside MSAL during a
  *   request), bounded by `maxBytes`; `maxBytes: 0` turns the L1 off.
@@ -84,6 +85,12 @@ export class MemoryL1 {
     this.#slots.set(partition, slot);
     this.stats.hits += 1;
     return slot.value;
+  }
+
+  /** Whether `get` would hit, without counting it or touching the order. */
+  isFresh(partition: string): boolean {
+    const slot = this.#slots.get(partition);
+    return slot !== undefined && this.#clock() - slot.storedAt < this.#ttlMs;
   }
 
   set(partition: string, value: StoredCache): void {

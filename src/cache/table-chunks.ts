@@ -20,6 +20,8 @@ export const CHUNKS_PER_ROW = 11;
 
 export const HEAD_ROW = 'cache';
 const CONTINUATION_PREFIX = 'cache-';
+/** Every row of a cache sorts inside [from, to): `cache`, `cache-001`... ('-' < '.'). */
+export const CACHE_ROW_RANGE = { from: HEAD_ROW, to: `${HEAD_ROW}.` } as const;
 
 /** Continuation rows sort after the head and before anything else (`cache-001`, `cache-002`, ...). */
 export function continuationRowKey(index: number): string {

@@ -1,7 +1,8 @@
 /**
- * The token-cache store on Azure Table Storage (table `tokencache`).
+ * The token-cache store on Azure Table Storage (table `accounts`).
  *
- * Layout, one partition per user (PartitionKey = homeAccountId, validated `<oid>.<tid>`):
+ * Layout, one partition per user (PartitionKey = homeAccountId, validated `<oid>.<tid>`), shared
+ * with the user's sessions (`session-*` rows, session-store.ts), which this store never touches:
  * - `cache`: the head row. `kid` (which key sealed it, for rotation audits), `expiresAt` (for the
  *   sweep), `updatedAt`, `rows`/`chunks`/`size`/`gen` (layout), and the ciphertext in `d0..dN`
  *   (Edm.Binary). The whole cache is sealed once with AES-256-GCM, additional data = the partition
@@ -15,13 +16,13 @@
  * AppError: 503 storage_unavailable when transient.
  */
 import { randomBytes } from 'node:crypto';
-import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { Clock } from '../clock';
 import { currentRing, renewRing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
 import { statusOf } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
-import { chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
+import { CACHE_ROW_RANGE, chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
 import {
   DEFAULT_REFRESH_TOKEN_HORIZON_MS,
   MAX_CACHE_BYTES,
@@ -37,7 +38,6 @@ import {
   type WriteOptions,
 } from './token-cache-store';
 
-export const TOKEN_CACHE_TABLE = 'tokencache';
 const LEASE_ROW = 'lease';
 const LAYOUT_VERSION = 1;
 /** A transaction holds at most 100 operations. */
@@ -88,22 +88,43 @@ export class TableTokenCacheStore implements TokenCacheStore {
     this.#ensureTable = options.ensureTable ?? memoizeCreateTable(options.client);
   }
 
+  /** The row keys of a cache (head and continuation rows), as a half-open range [from, to). */
+  readonly rowKeyRange = CACHE_ROW_RANGE;
+
   async read(homeAccountId: string): Promise<StoredCache | undefined> {
     const partition = partitionKeyOf(homeAccountId);
     return this.#guard(async () => {
       for (let attempt = 1; ; attempt++) {
-        const head = await this.#getRow<HeadEntity>(partition, HEAD_ROW);
-        if (head === undefined) return undefined;
-        const etag = head.etag;
-        if (head.v !== LAYOUT_VERSION || typeof head.kid !== 'string') throw new CacheUnreadableError(undefined, etag, 'unknown layout');
-        const sealed = await this.#assemble(partition, head);
-        if (sealed === undefined) {
-          if (attempt < MAX_READ_ATTEMPTS) continue;
-          throw new CacheUnreadableError(head.kid, etag, 'incomplete rows');
+        this.counters.reads += 1;
+        const rows: TableEntityResult<Record<string, unknown>>[] = [];
+        try {
+          const query = this.#client.listEntities<Record<string, unknown>>({
+            queryOptions: { filter: odata`PartitionKey eq ${partition} and RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}` },
+          });
+          for await (const row of query) rows.push(row);
+        } catch (error) {
+          if (statusOf(error) !== 404) throw error; // no table yet: no cache
         }
-        return { data: await this.#open(sealed, partition, head.kid, etag), etag };
+        const decoded = await this.#decode(partition, rows);
+        if (!isIncomplete(decoded)) return decoded;
+        // The read straddled a multi-row write (rows of two generations): read again.
+        if (attempt >= MAX_READ_ATTEMPTS) throw new CacheUnreadableError(decoded.incomplete.kid, decoded.incomplete.etag, 'incomplete rows');
       }
     });
+  }
+
+  /**
+   * The cache in rows someone else read (the session read fetches them along, see
+   * session-store.ts): undefined when they hold no cache or do not fit together; never throws,
+   * since the caller can always fall back to `read`.
+   */
+  async decodeRows(homeAccountId: string, rows: readonly TableEntityResult<Record<string, unknown>>[]): Promise<StoredCache | undefined> {
+    try {
+      const decoded = await this.#decode(partitionKeyOf(homeAccountId), rows);
+      return isIncomplete(decoded) ? undefined : decoded;
+    } catch {
+      return undefined;
+    }
   }
 
   async write(homeAccountId: string, data: string, options: WriteOptions): Promise<{ etag: string }> {
@@ -166,7 +187,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
     const partition = partitionKeyOf(homeAccountId);
     await this.#guard(async () => {
       for (let attempt = 1; ; attempt++) {
-        const rowKeys = await this.#listRowKeys(partition);
+        const rowKeys = await this.#listOwnRowKeys(partition);
         try {
           await this.#deleteRows(partition, rowKeys);
           return;
@@ -232,8 +253,8 @@ export class TableTokenCacheStore implements TokenCacheStore {
   }
 
   /**
-   * Deletes what expired: a cache row whose refresh token is past its life takes its whole
-   * partition along; a stale lease or an orphaned continuation row goes alone. Each first delete
+   * Deletes what expired: a cache row whose refresh token is past its life takes the rest of the
+   * cache along (continuation rows, lease; sessions are the session sweep's); a stale lease or an orphaned continuation row goes alone. Each first delete
    * is conditional on the ETag the query saw, so a row refreshed since is left alone. The query
    * filters on a non-key property: a table scan, fine for a timer-triggered job, bounded by maxRows.
    */
@@ -265,7 +286,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
         rows += 1;
         if (row.rowKey !== HEAD_ROW) continue;
         // The head is gone, so its other rows are unreachable: delete them all, in batches.
-        const rest = await this.#listRowKeys(row.partitionKey);
+        const rest = await this.#listOwnRowKeys(row.partitionKey);
         await this.#deleteRows(row.partitionKey, rest).catch((error: unknown) => {
           if (statusOf(error) !== 404) throw error; // raced with removePartition: nothing left to do
         });
@@ -289,28 +310,14 @@ export class TableTokenCacheStore implements TokenCacheStore {
     }
   }
 
-  /** The sealed bytes of a head and its continuation rows, or undefined when they do not belong together. */
-  async #assemble(partition: string, head: HeadEntity & { etag: string }): Promise<Buffer | undefined> {
-    const headChunks = readChunkProperties(head, head.chunks);
-    if (headChunks === undefined) return undefined;
-    const parts = [...headChunks];
-    if (head.rows > 1) {
-      this.counters.reads += 1;
-      const continuation = new Map<string, Record<string, unknown>>();
-      const entities = this.#client.listEntities<Record<string, unknown>>({
-        queryOptions: { filter: odata`PartitionKey eq ${partition} and RowKey gt ${`${HEAD_ROW}-`} and RowKey lt ${`${HEAD_ROW}.`}` },
-      });
-      for await (const entity of entities) continuation.set(entity.rowKey!, entity);
-      for (let i = 1; i < head.rows; i++) {
-        const row = continuation.get(continuationRowKey(i));
-        if (row === undefined || row['gen'] !== head.gen || typeof row['chunks'] !== 'number') return undefined;
-        const chunks = readChunkProperties(row, row['chunks']);
-        if (chunks === undefined) return undefined;
-        parts.push(...chunks);
-      }
-    }
-    const sealed = Buffer.concat(parts);
-    return sealed.length === head.size ? sealed : undefined;
+  async #decode(partition: string, rows: readonly TableEntityResult<Record<string, unknown>>[]): Promise<StoredCache | undefined | Incomplete> {
+    const head = rows.find((row) => row.rowKey === HEAD_ROW) as (HeadEntity & { etag: string }) | undefined;
+    if (head === undefined) return undefined;
+    const etag = head.etag;
+    if (head.v !== LAYOUT_VERSION || typeof head.kid !== 'string') throw new CacheUnreadableError(undefined, etag, 'unknown layout');
+    const sealed = assemble(head, rows);
+    if (sealed === undefined) return { incomplete: { kid: head.kid, etag } };
+    return { data: await this.#open(sealed, partition, head.kid, etag), etag };
   }
 
   async #getRow<T extends object>(partition: string, rowKey: string): Promise<(T & { etag: string }) | undefined> {
@@ -329,10 +336,12 @@ export class TableTokenCacheStore implements TokenCacheStore {
     return head.etag;
   }
 
-  async #listRowKeys(partition: string): Promise<string[]> {
+  async #listOwnRowKeys(partition: string): Promise<string[]> {
     const rowKeys: string[] = [];
     try {
-      const pages = this.#client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] } }).byPage();
+      // Only the cache's own rows: the account's sessions share the partition (session-store.ts).
+      const filter = odata`PartitionKey eq ${partition} and ((RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW})`;
+      const pages = this.#client.listEntities({ queryOptions: { filter, select: ['RowKey'] } }).byPage();
       for await (const page of pages) {
         this.counters.reads += 1;
         for (const entity of page) rowKeys.push(entity.rowKey!);
@@ -382,6 +391,32 @@ export class TableTokenCacheStore implements TokenCacheStore {
       throw isStorageError(error) ? storageFailure(error) : error;
     }
   }
+}
+
+/** A head whose continuation rows are missing or of another generation. */
+interface Incomplete {
+  readonly incomplete: { readonly kid: string; readonly etag: string };
+}
+
+function isIncomplete(value: StoredCache | undefined | Incomplete): value is Incomplete {
+  return value !== undefined && 'incomplete' in value;
+}
+
+/** The sealed bytes of a head and its continuation rows, or undefined when they do not belong together. */
+function assemble(head: HeadEntity, rows: readonly Record<string, unknown>[]): Buffer | undefined {
+  const headChunks = readChunkProperties(head, head.chunks);
+  if (headChunks === undefined) return undefined;
+  const parts = [...headChunks];
+  for (let i = 1; i < head.rows; i++) {
+    const key = continuationRowKey(i);
+    const row = rows.find((candidate) => candidate['rowKey'] === key);
+    if (row === undefined || row['gen'] !== head.gen || typeof row['chunks'] !== 'number') return undefined;
+    const chunks = readChunkProperties(row, row['chunks']);
+    if (chunks === undefined) return undefined;
+    parts.push(...chunks);
+  }
+  const sealed = Buffer.concat(parts);
+  return sealed.length === head.size ? sealed : undefined;
 }
 
 function memoizeCreateTable(client: TableClient): () => Promise<void> {

@@ -11,7 +11,8 @@
  *   there is no row. Otherwise it throws CacheConflictError, and the caller merges and retries
  *   (see save.ts). Nothing is ever overwritten blindly.
  * - Data is encrypted at rest with the key ring, bound to its partition.
- * - `removePartition` deletes every row of the partition (cache and lease).
+ * - `removePartition` deletes the account's cache (every row of it, and the lease); rows of
+ *   others sharing the partition (the account's sessions) stay.
  * - Leases make one refresh happen once across instances (see lease.ts).
  * - `counters` count storage round trips, so tests and the benchmark can assert the cost of a
  *   request ("a warm request does no write and at most one read").

@@ -3,7 +3,8 @@ import { RestError, TableClient } from '@azure/data-tables';
 import type { Config } from '../config';
 import { ErrorCode, unavailable, type AppError } from '../errors';
 
-export const TABLES = { sessions: 'sessions', tokenCache: 'tokencache' } as const;
+/** One partition per account: its token cache and its sessions. */
+export const TABLES = { accounts: 'accounts' } as const;
 
 /**
  * Retries are kept short: a user is waiting on the request. After them the caller answers 503 with

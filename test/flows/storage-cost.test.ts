@@ -2,6 +2,7 @@
  * What one request costs in Table Storage round trips (sessions + token cache), counted at the
  * SDK pipeline: the figures quoted in the README and the issue notes come from this test's output.
  */
+import type { L1TokenCacheStore } from '../../src/cache/l1-token-cache-store';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
@@ -52,6 +53,24 @@ describe('storage round trips per request', () => {
     expect(warm.writes).toBe(0);
     // One read is the session; the token cache costs one more read, or none from the memory copy.
     expect(warm.reads).toBe(label.startsWith('without') ? 2 : 1);
+  });
+
+  it('a first visit to an instance reads the session and the token cache in one round trip', async () => {
+    const signInApp = await startTestApp({ realClock: true, env: client.env });
+    const otherInstance = await startTestApp({ realClock: true, env: client.env });
+    apps.push(signInApp, otherInstance);
+    const browser = new Browser();
+    await signIn(browser, signInApp.url, user.username);
+    // The same browser behind a load balancer: its cookie reaches the other instance.
+    browser.jar.set(otherInstance.url, '__Host-session', browser.jar.get(signInApp.url, '__Host-session')!.value);
+    const l1 = (otherInstance.services.tokenCacheStore as Partial<L1TokenCacheStore>).l1!;
+    const before = { ...l1.stats };
+    const firstVisit = await measure(otherInstance, () => mailOk(otherInstance, browser));
+    figures['warm /api/mail, first visit to an instance'] = firstVisit;
+    expect(firstVisit).toEqual({ reads: 1, writes: 0 });
+    // The rows the session read brought along served MSAL's cache access from memory.
+    expect(l1.stats.hits - before.hits).toBeGreaterThanOrEqual(1);
+    expect(l1.stats.misses - before.misses).toBe(0);
   });
 
   it('a refresh costs the lease and one conditional write', async () => {

@@ -1,0 +1,183 @@
+/**
+ * Sessions and the token cache share one partition per account (table `accounts`): the session
+ * read brings the cache rows along, and neither store ever deletes the other's rows.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { odata, type TableClient } from '@azure/data-tables';
+import { TableSessionStore, type SessionRecord, type SessionRef, type TokenCacheRowsSink } from '../../src/auth/session-store';
+import { MemoryL1 } from '../../src/cache/memory-l1';
+import { tokenCacheRowsSink } from '../../src/cache/shared-read';
+import { TableTokenCacheStore } from '../../src/cache/table-token-cache-store';
+import { partitionKeyOf } from '../../src/cache/token-cache-store';
+import { parseKeyRing } from '../../src/crypto/keyring';
+import { useAzurite } from '../support/azurite';
+
+const azurite = useAzurite();
+const ring = parseKeyRing(`k1:${randomBytes(32).toString('base64')}`);
+const HOUR = 3_600_000;
+
+function newAccount(): string {
+  return `${randomUUID()}.${randomUUID()}`;
+}
+
+function record(homeAccountId: string, now = Date.now(), overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    homeAccountId,
+    name: 'Adele Vance',
+    username: 'adele@contoso.test',
+    tenantId: homeAccountId.split('.')[1]!,
+    createdAt: now,
+    lastSeenAt: now,
+    idleExpiresAt: now + 14 * 24 * HOUR,
+    absoluteExpiresAt: now + 90 * 24 * HOUR,
+    ...overrides,
+  };
+}
+
+function ref(homeAccountId: string): SessionRef {
+  return { homeAccountId, idHash: randomBytes(32).toString('hex') };
+}
+
+async function rowKeys(client: TableClient, homeAccountId: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const row of client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partitionKeyOf(homeAccountId)}`, select: ['RowKey'] } })) {
+    keys.push(row.rowKey!);
+  }
+  return keys.sort();
+}
+
+async function setUp(options: { withSink?: boolean } = {}) {
+  const table = azurite().uniqueTable('acc');
+  const client = azurite().tableClient(table);
+  await client.createTable();
+  const requests: string[] = [];
+  client.pipeline.addPolicy({ name: 'record', sendRequest: (request, next) => (requests.push(`${request.method} ${decodeURIComponent(request.url)}`), next(request)) });
+  const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
+  const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
+  const sink = tokenCacheRowsSink(cache, l1);
+  const sessions = new TableSessionStore(client, options.withSink === false ? {} : { tokenCacheRows: sink });
+  return { client, cache, l1, sessions, requests };
+}
+
+describe('TableSessionStore on Azurite', () => {
+  it('reads the session and the token cache in one query, and keeps the rows apart', async () => {
+    const { client, cache, l1, sessions, requests } = await setUp();
+    const account = newAccount();
+    const mine = ref(account);
+    const otherDevice = ref(account);
+    await sessions.create(mine, record(account));
+    await sessions.create(otherDevice, record(account));
+    const written = await cache.write(account, '{"Account":{}}', {});
+    await cache.acquireLease(account, 'holder', 10_000);
+    expect(await rowKeys(client, account)).toEqual(['cache', 'lease', `session-${mine.idHash}`, `session-${otherDevice.idHash}`].sort());
+
+    requests.length = 0;
+    expect(await sessions.get(mine)).toEqual(record(account, (await sessions.get(mine))!.createdAt));
+    // The first get was the shared query; it left the cache in memory, so the second is a point read.
+    expect(requests).toHaveLength(2);
+    expect(requests[0]).toMatch(/^GET .*\$filter=PartitionKey eq '.*' and \(RowKey eq 'session-[0-9a-f]{64}' or \(RowKey ge 'cache' and RowKey lt 'cache\.'\)\)/);
+    expect(requests[1]).toMatch(/^GET .*\(PartitionKey='.*',RowKey='session-[0-9a-f]{64}'\)/);
+    expect(l1.get(partitionKeyOf(account))).toEqual({ data: '{"Account":{}}', etag: written.etag });
+  });
+
+  it('hands the token cache only its own rows: no other session, no lease', async () => {
+    const { client, cache, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const mine = ref(account);
+    await sessions.create(mine, record(account));
+    await sessions.create(ref(account), record(account));
+    await cache.write(account, '{}', {});
+    await cache.acquireLease(account, 'holder', 10_000);
+    const received: string[][] = [];
+    const sink: TokenCacheRowsSink = {
+      rowKeyRange: cache.rowKeyRange,
+      wantsRows: () => true,
+      acceptRows: async (_account, rows) => void received.push(rows.map((row) => row.rowKey!)),
+    };
+    const shared = new TableSessionStore(client, { tokenCacheRows: sink });
+    expect((await shared.get(mine))?.homeAccountId).toBe(account);
+    // A session that does not exist still hands over the cache rows (they are the account's), and reads as signed out.
+    expect(await shared.get(ref(account))).toBeUndefined();
+    expect(received).toEqual([['cache'], ['cache']]);
+  });
+
+  it('reads as signed out when the table does not exist yet', async () => {
+    const client = azurite().tableClient(azurite().uniqueTable('none'));
+    const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
+    const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
+    const account = newAccount();
+    expect(await new TableSessionStore(client, { tokenCacheRows: tokenCacheRowsSink(cache, l1) }).get(ref(account))).toBeUndefined();
+    expect(await new TableSessionStore(client).get(ref(account))).toBeUndefined();
+    expect(await cache.read(account)).toBeUndefined();
+  });
+
+  it('removing the token cache leaves the sessions; ending the sessions leaves the token cache', async () => {
+    const { client, cache, sessions } = await setUp();
+    const account = newAccount();
+    const devices = [ref(account), ref(account)];
+    for (const device of devices) await sessions.create(device, record(account));
+    await cache.write(account, '{}', {});
+    await cache.acquireLease(account, 'holder', 10_000);
+
+    await cache.removePartition(account);
+    expect(await rowKeys(client, account)).toEqual(devices.map((d) => `session-${d.idHash}`).sort());
+    expect(await sessions.countLiveForAccount(account, Date.now())).toBe(2);
+
+    await cache.write(account, '{}', {});
+    expect(await sessions.deleteAllForAccount(account)).toBe(2);
+    expect(await rowKeys(client, account)).toEqual(['cache']);
+  });
+
+  it('ends more sessions than one transaction holds', async () => {
+    const { client, cache, sessions } = await setUp();
+    const account = newAccount();
+    await Promise.all(Array.from({ length: 130 }, () => sessions.create(ref(account), record(account))));
+    await cache.write(account, '{}', {});
+    expect(await sessions.countLiveForAccount(account, Date.now())).toBe(130);
+    expect(await sessions.deleteAllForAccount(account)).toBe(130);
+    expect(await rowKeys(client, account)).toEqual(['cache']);
+  });
+
+  it('counts only sessions before their absolute expiry, and sweeps only expired sessions', async () => {
+    const { client, cache, sessions } = await setUp();
+    const account = newAccount();
+    const now = Date.now();
+    const live = ref(account);
+    const idle = ref(account);
+    const old = ref(account);
+    await sessions.create(live, record(account, now));
+    await sessions.create(idle, record(account, now - 20 * 24 * HOUR));
+    await sessions.create(old, record(account, now - 100 * 24 * HOUR, { idleExpiresAt: now + HOUR, absoluteExpiresAt: now - HOUR }));
+    await cache.write(account, '{}', { expiresAt: now + HOUR });
+    expect(await sessions.countLiveForAccount(account, now)).toBe(2);
+
+    expect(await sessions.sweepExpired(now, 1)).toBe(1);
+    expect(await sessions.sweepExpired(now, 10)).toBe(1);
+    expect(await rowKeys(client, account)).toEqual(['cache', `session-${live.idHash}`].sort());
+  });
+
+  it('sweeping an expired token cache takes its rows and leaves the sessions', async () => {
+    const { client, cache, sessions } = await setUp();
+    const account = newAccount();
+    const device = ref(account);
+    await sessions.create(device, record(account));
+    await cache.write(account, '{}', { expiresAt: Date.now() - 1000 });
+    await cache.acquireLease(account, 'holder', 10_000);
+    expect(await cache.sweepExpired({ now: Date.now(), maxRows: 10 })).toEqual({ partitions: 1, rows: 2 });
+    expect(await rowKeys(client, account)).toEqual([`session-${device.idHash}`]);
+  });
+
+  it('touch slides a session, and does nothing for one signed out meanwhile', async () => {
+    const { sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const device = ref(account);
+    const now = Date.now();
+    await sessions.create(device, record(account, now));
+    await sessions.touch(device, now + HOUR, now + 15 * 24 * HOUR);
+    expect(await sessions.get(device)).toMatchObject({ lastSeenAt: now + HOUR, idleExpiresAt: now + 15 * 24 * HOUR });
+    await sessions.delete(device);
+    await sessions.delete(device);
+    await expect(sessions.touch(device, now + 2 * HOUR, now + 16 * 24 * HOUR)).resolves.toBeUndefined();
+    expect(await sessions.get(device)).toBeUndefined();
+  });
+});
