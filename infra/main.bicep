@@ -69,6 +69,10 @@ param sessionIdleTimeoutHours int = 336
 @minValue(1)
 param sessionAbsoluteTimeoutHours int = 2160
 
+@description('How long an instance trusts a session it read; a sign-out on another instance takes effect within this time. 0 reads it on every request.')
+@minValue(0)
+param sessionMemoryTtlSeconds int = 30
+
 @minValue(0)
 param tokenCacheMemoryMb int = 32
 
@@ -208,6 +212,7 @@ module functionApp 'modules/function-app.bicep' = {
     tablesEndpoint: storage.outputs.tableEndpoint
     sessionIdleTimeoutHours: sessionIdleTimeoutHours
     sessionAbsoluteTimeoutHours: sessionAbsoluteTimeoutHours
+    sessionMemoryTtlSeconds: sessionMemoryTtlSeconds
     tokenCacheMemoryMb: tokenCacheMemoryMb
     tokenCacheMemoryTtlSeconds: tokenCacheMemoryTtlSeconds
   }

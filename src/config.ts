@@ -75,6 +75,12 @@ export const SETTINGS = [
     description: 'Sign a user out this long after sign-in, whatever their activity (default 90 days, the refresh-token lifetime).',
   },
   {
+    name: 'SESSION_MEMORY_TTL_SECONDS',
+    default: '30',
+    description:
+      'How long an instance trusts a session it read from storage; a sign-out handled by another instance takes effect here within this time. 0 reads the session on every request.',
+  },
+  {
     name: 'TOKEN_CACHE_MEMORY_MB',
     default: '32',
     description: 'Size bound of the per-instance in-memory copy of token-cache rows; 0 turns it off.',
@@ -115,7 +121,7 @@ export interface Config {
   readonly graphEndpoint: string;
   readonly graphScopes: readonly string[];
   readonly tables: { readonly endpoint: string | undefined; readonly connectionString: string | undefined };
-  readonly session: { readonly idleTimeoutSeconds: number; readonly absoluteTimeoutSeconds: number };
+  readonly session: { readonly idleTimeoutSeconds: number; readonly absoluteTimeoutSeconds: number; readonly memoryTtlSeconds: number };
   readonly tokenCacheMemory: { readonly maxBytes: number; readonly ttlSeconds: number };
 }
 
@@ -269,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (idleHours > 0 && absoluteHours > 0 && idleHours > absoluteHours) {
     problems.push('SESSION_IDLE_TIMEOUT_HOURS must not exceed SESSION_ABSOLUTE_TIMEOUT_HOURS.');
   }
+  const sessionMemoryTtl = positiveNumber('SESSION_MEMORY_TTL_SECONDS', { allowZero: true });
   const memoryMb = positiveNumber('TOKEN_CACHE_MEMORY_MB', { allowZero: true });
   const memoryTtl = positiveNumber('TOKEN_CACHE_MEMORY_TTL_SECONDS', { allowZero: true });
 
@@ -294,7 +301,11 @@ export function loadConfig(env: Env = process.env): Config {
     graphEndpoint: ensureSlash(graphEndpointUrl!.href),
     graphScopes,
     tables: { endpoint: tablesEndpoint, connectionString: tablesConnectionString },
-    session: { idleTimeoutSeconds: Math.round(idleHours * 3600), absoluteTimeoutSeconds: Math.round(absoluteHours * 3600) },
+    session: {
+      idleTimeoutSeconds: Math.round(idleHours * 3600),
+      absoluteTimeoutSeconds: Math.round(absoluteHours * 3600),
+      memoryTtlSeconds: sessionMemoryTtl,
+    },
     tokenCacheMemory: { maxBytes: Math.round(memoryMb * 1024 * 1024), ttlSeconds: memoryTtl },
   };
 }

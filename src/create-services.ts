@@ -7,7 +7,8 @@ import type { Config } from './config';
 import { systemClock, type Clock } from './clock';
 import { createMsalAppFactory } from './auth/msal-app';
 import { MsalTokenService } from './auth/msal-token-service';
-import { TableSessionStore } from './auth/session-store';
+import { RememberingSessionStore } from './auth/session-memory';
+import { TableSessionStore, type SessionStore } from './auth/session-store';
 import { Sessions } from './auth/sessions';
 import { L1TokenCacheStore } from './cache/l1-token-cache-store';
 import { MemoryL1 } from './cache/memory-l1';
@@ -19,6 +20,9 @@ import { createSecrets } from './secrets/create-secrets';
 import type { ClientCredentialProvider, KeyRingProvider } from './secrets/types';
 import type { Services, ServicesProvider } from './services';
 import { countTraffic, createTableClient, ensureTable, TABLES, type StorageTraffic } from './storage/tables';
+
+/** Remembered sessions per instance: ~1 KiB each, so about 10 MiB at most. */
+const SESSION_MEMORY_ENTRIES = 10_000;
 
 export interface Secrets {
   readonly credentials: ClientCredentialProvider;
@@ -48,10 +52,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       ? new MemoryL1({ maxBytes: config.tokenCacheMemory.maxBytes, ttlMs: config.tokenCacheMemory.ttlSeconds * 1000, clock })
       : undefined;
   const tokenCacheStore: TokenCacheStore = l1 ? new L1TokenCacheStore(tableCache, l1) : tableCache;
-  const sessionStore = new TableSessionStore(accountsClient, {
+  const tableSessions = new TableSessionStore(accountsClient, {
     ensureTable: createTable,
     ...(l1 ? { tokenCacheRows: tokenCacheRowsSink(tableCache, l1) } : {}),
   });
+  const sessionStore: SessionStore =
+    config.session.memoryTtlSeconds > 0
+      ? new RememberingSessionStore(tableSessions, { ttlMs: config.session.memoryTtlSeconds * 1000, maxEntries: SESSION_MEMORY_ENTRIES, clock })
+      : tableSessions;
   const sessions = new Sessions(sessionStore, config.session, clock);
 
   const msal = createMsalAppFactory(config, secrets.credentials);

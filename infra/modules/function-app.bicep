@@ -64,6 +64,8 @@ param sessionIdleTimeoutHours int
 
 param sessionAbsoluteTimeoutHours int
 
+param sessionMemoryTtlSeconds int
+
 param tokenCacheMemoryMb int
 
 param tokenCacheMemoryTtlSeconds int
@@ -184,6 +186,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       TABLES_ENDPOINT: tablesEndpoint
       SESSION_IDLE_TIMEOUT_HOURS: string(sessionIdleTimeoutHours)
       SESSION_ABSOLUTE_TIMEOUT_HOURS: string(sessionAbsoluteTimeoutHours)
+      SESSION_MEMORY_TTL_SECONDS: string(sessionMemoryTtlSeconds)
       TOKEN_CACHE_MEMORY_MB: string(tokenCacheMemoryMb)
       TOKEN_CACHE_MEMORY_TTL_SECONDS: string(tokenCacheMemoryTtlSeconds)
     }

@@ -30,7 +30,7 @@ describe('loadConfig', () => {
     expect(config.graphEndpoint).toBe('https://graph.microsoft.com/');
     expect(config.graphScopes).toEqual(['Mail.Read']);
     expect(config.clientCredential).toBe('secret');
-    expect(config.session).toEqual({ idleTimeoutSeconds: 14 * 24 * 3600, absoluteTimeoutSeconds: 90 * 24 * 3600 });
+    expect(config.session).toEqual({ idleTimeoutSeconds: 14 * 24 * 3600, absoluteTimeoutSeconds: 90 * 24 * 3600, memoryTtlSeconds: 30 });
   });
 
   it('trusts a non-Microsoft authority host explicitly (local emulator)', () => {

@@ -63,13 +63,21 @@ describe('dependency faults', () => {
     let azurite: Azurite;
     let folder: string;
     let app: TestApp;
+    /** Default settings: sessions and token caches remembered for 30 s. */
+    let remembering: TestApp;
 
     beforeAll(async () => {
       folder = mkdtempSync(join(tmpdir(), 'azurite-faults-'));
       azurite = await startAzurite({ location: folder });
-      app = await startTestApp({ realClock: true, env: { TABLES_CONNECTION_STRING: azurite.connectionString, TOKEN_CACHE_MEMORY_MB: '0' } });
+      // Memory copies off: every request reaches storage.
+      app = await startTestApp({
+        realClock: true,
+        env: { TABLES_CONNECTION_STRING: azurite.connectionString, TOKEN_CACHE_MEMORY_MB: '0', SESSION_MEMORY_TTL_SECONDS: '0' },
+      });
+      remembering = await startTestApp({ env: { TABLES_CONNECTION_STRING: azurite.connectionString } });
     }, 60_000);
     afterAll(async () => {
+      await remembering.stop();
       await app.stop();
       await azurite.stop();
       rmSync(folder, { recursive: true, force: true });
@@ -94,6 +102,25 @@ describe('dependency faults', () => {
       await azurite.restart();
       expect((await browser.request(`${app.url}/api/me`)).status).toBe(200);
       expect((await browser.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+    }, 60_000);
+
+    it('storage down: what this instance read in the last 30 s still serves, then 503 until storage is back', async () => {
+      const browser = new Browser();
+      await signIn(browser, remembering.url, lee.username);
+      expect((await browser.request(`${remembering.url}/api/mail?top=1`)).status).toBe(200);
+
+      await azurite.stop();
+      try {
+        expect((await browser.request(`${remembering.url}/api/mail?top=1`)).status).toBe(200);
+        remembering.clock.advance(30_000);
+        const hop = await browser.request(`${remembering.url}/api/mail?top=1`);
+        expect(hop.status).toBe(503);
+        expect(JSON.parse(hop.body)).toMatchObject({ error: 'storage_unavailable' });
+        expect(hop.headers.get('retry-after')).toBe('5');
+      } finally {
+        await azurite.restart();
+      }
+      expect((await browser.request(`${remembering.url}/api/mail?top=1`)).status).toBe(200);
     }, 60_000);
   });
 });

@@ -270,6 +270,27 @@ describe('sign-in, sessions and sign-out', () => {
     expect((await me(browser)).status).toBe(401);
   });
 
+  it('a sign-out takes effect at once where it happened, and on other instances within SESSION_MEMORY_TTL_SECONDS', async () => {
+    const other = await startTestApp();
+    try {
+      const browser = new Browser();
+      await signIn(browser, app.url, adele.username);
+      // A copy of the cookie (as a thief would hold it) on another instance behind the same load balancer.
+      browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
+      const meOn = async (url: string): Promise<number> => (await browser.request(`${url}/api/me`)).status;
+      expect(await meOn(other.url)).toBe(200);
+
+      expect((await browser.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } })).status).toBe(302);
+      expect(await meOn(app.url)).toBe(401);
+      other.clock.advance(29_000);
+      expect(await meOn(other.url)).toBe(200); // still remembered there: the documented bound
+      other.clock.advance(1_000);
+      expect(await meOn(other.url)).toBe(401);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('signs out one device only; the last device out also removes the cached tokens', async () => {
     const user = await entraAdmin.createUser({ username: `two-devices-${Date.now()}@contoso.test` });
     const laptop = new Browser();

@@ -59,7 +59,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   const env = {
     ...emulators().env,
-    // Tables are shared by every test file: a fresh pair per app keeps tests apart.
+    // Tables are shared by every test file: each test's users (accounts) keep tests apart.
     PUBLIC_BASE_URL: host.url,
     ...options.env,
   };

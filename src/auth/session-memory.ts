@@ -1,0 +1,119 @@
+/**
+ * A session store with a per-instance memory of recently read sessions in front of another store.
+ *
+ * What it buys: a user's requests within a few seconds of each other (a page load and its API
+ * calls, paging through mail) do not each read the session from storage. With the token cache's
+ * own memory copy (memory-l1.ts), such a request touches storage not at all.
+ *
+ * What it trades, exactly:
+ * - Sign-out or "forget me" on this instance forgets the memory at once. On another instance a
+ *   session ended elsewhere is still honoured for at most `ttlMs` (SESSION_MEMORY_TTL_SECONDS,
+ *   default 30 s). That only matters for a stolen cookie, and is small next to the access token
+ *   Graph itself keeps accepting for up to an hour after any sign-out. `ttlMs: 0` turns the memory
+ *   off: every request then reads its session from storage (one read in all, with the token cache,
+ *   see shared-read.ts).
+ * - Idle and absolute expiry are checked on every request all the same (sessions.ts), against the
+ *   remembered times; the sliding write (at most once an hour) updates the memory too.
+ * - Absence is never remembered: a sign-in on another instance is seen at once.
+ * - Memory: at most `maxEntries` small records (profile and times, no tokens), least recently used
+ *   out first.
+ */
+import type { Clock } from '../clock';
+import { partitionKeyOf } from '../cache/token-cache-store';
+import type { SessionRecord, SessionRef, SessionStore } from './session-store';
+
+export interface SessionMemoryOptions {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  readonly clock: Clock;
+}
+
+interface Remembered {
+  readonly record: SessionRecord;
+  readonly readAt: number;
+}
+
+export interface SessionMemoryStats {
+  hits: number;
+  misses: number;
+}
+
+export class RememberingSessionStore implements SessionStore {
+  readonly stats: SessionMemoryStats = { hits: 0, misses: 0 };
+  /** Map iteration order is insertion order: re-inserting on use keeps the least recently used first. */
+  readonly #remembered = new Map<string, Remembered>();
+
+  constructor(
+    readonly inner: SessionStore,
+    private readonly options: SessionMemoryOptions,
+  ) {}
+
+  async create(ref: SessionRef, record: SessionRecord): Promise<void> {
+    await this.inner.create(ref, record);
+    this.#remember(ref, record);
+  }
+
+  async get(ref: SessionRef): Promise<SessionRecord | undefined> {
+    const key = keyOf(ref);
+    const remembered = this.#remembered.get(key);
+    if (remembered !== undefined && this.options.clock() - remembered.readAt < this.options.ttlMs) {
+      this.#remembered.delete(key);
+      this.#remembered.set(key, remembered);
+      this.stats.hits += 1;
+      return remembered.record;
+    }
+    this.stats.misses += 1;
+    this.#remembered.delete(key);
+    const record = await this.inner.get(ref);
+    if (record !== undefined) this.#remember(ref, record);
+    return record;
+  }
+
+  async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
+    await this.inner.touch(ref, lastSeenAt, idleExpiresAt);
+    const remembered = this.#remembered.get(keyOf(ref));
+    if (remembered !== undefined) this.#remember(ref, { ...remembered.record, lastSeenAt, idleExpiresAt });
+  }
+
+  async delete(ref: SessionRef): Promise<void> {
+    this.#remembered.delete(keyOf(ref));
+    await this.inner.delete(ref);
+  }
+
+  countLiveForAccount(homeAccountId: string, now: number): Promise<number> {
+    return this.inner.countLiveForAccount(homeAccountId, now);
+  }
+
+  async deleteAllForAccount(homeAccountId: string): Promise<number> {
+    this.#forgetAccount(homeAccountId);
+    try {
+      return await this.inner.deleteAllForAccount(homeAccountId);
+    } finally {
+      this.#forgetAccount(homeAccountId);
+    }
+  }
+
+  sweepExpired(now: number, maxRows: number): Promise<number> {
+    return this.inner.sweepExpired(now, maxRows);
+  }
+
+  #remember(ref: SessionRef, record: SessionRecord): void {
+    if (this.options.ttlMs <= 0 || this.options.maxEntries <= 0) return;
+    const key = keyOf(ref);
+    this.#remembered.delete(key);
+    this.#remembered.set(key, { record, readAt: this.options.clock() });
+    for (const oldest of this.#remembered.keys()) {
+      if (this.#remembered.size <= this.options.maxEntries) break;
+      this.#remembered.delete(oldest);
+    }
+  }
+
+  #forgetAccount(homeAccountId: string): void {
+    const prefix = `${partitionKeyOf(homeAccountId)}/`;
+    for (const key of this.#remembered.keys()) if (key.startsWith(prefix)) this.#remembered.delete(key);
+  }
+}
+
+function keyOf(ref: SessionRef): string {
+  return `${partitionKeyOf(ref.homeAccountId)}/${ref.idHash}`;
+}

@@ -1,0 +1,152 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { RememberingSessionStore } from '../../src/auth/session-memory';
+import type { SessionRecord, SessionRef, SessionStore } from '../../src/auth/session-store';
+
+/** The storage side, in a Map, counting what reached it. */
+class CountingStore implements SessionStore {
+  readonly rows = new Map<string, SessionRecord>();
+  gets = 0;
+  key = (ref: SessionRef): string => `${ref.homeAccountId.toLowerCase()}/${ref.idHash}`;
+  async create(ref: SessionRef, record: SessionRecord): Promise<void> {
+    this.rows.set(this.key(ref), record);
+  }
+  async get(ref: SessionRef): Promise<SessionRecord | undefined> {
+    this.gets++;
+    return this.rows.get(this.key(ref));
+  }
+  async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
+    const row = this.rows.get(this.key(ref));
+    if (row) this.rows.set(this.key(ref), { ...row, lastSeenAt, idleExpiresAt });
+  }
+  async delete(ref: SessionRef): Promise<void> {
+    this.rows.delete(this.key(ref));
+  }
+  async countLiveForAccount(homeAccountId: string, now: number): Promise<number> {
+    return [...this.rows.values()].filter((r) => r.homeAccountId === homeAccountId && r.absoluteExpiresAt > now).length;
+  }
+  async deleteAllForAccount(homeAccountId: string): Promise<number> {
+    const keys = [...this.rows.keys()].filter((k) => k.startsWith(`${homeAccountId.toLowerCase()}/`));
+    for (const key of keys) this.rows.delete(key);
+    return keys.length;
+  }
+  async sweepExpired(): Promise<number> {
+    return 0;
+  }
+}
+
+function setUp(ttlMs = 30_000, maxEntries = 100) {
+  let now = 1_000_000;
+  const clock = Object.assign(() => now, { advance: (ms: number) => void (now += ms) });
+  const inner = new CountingStore();
+  return { inner, clock, store: new RememberingSessionStore(inner, { ttlMs, maxEntries, clock }) };
+}
+
+const account = (): string => `${randomUUID()}.${randomUUID()}`;
+const ref = (homeAccountId: string): SessionRef => ({ homeAccountId, idHash: randomBytes(32).toString('hex') });
+const record = (homeAccountId: string): SessionRecord => ({
+  homeAccountId,
+  name: 'Adele',
+  username: 'adele@contoso.test',
+  tenantId: homeAccountId.split('.')[1]!,
+  createdAt: 0,
+  lastSeenAt: 0,
+  idleExpiresAt: 10,
+  absoluteExpiresAt: 20,
+});
+
+describe('RememberingSessionStore', () => {
+  it('serves a session from memory for the TTL, then reads storage again', async () => {
+    const { inner, clock, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await inner.create(device, record(a));
+    expect(await store.get(device)).toEqual(record(a));
+    clock.advance(29_999);
+    expect(await store.get(device)).toEqual(record(a));
+    expect(inner.gets).toBe(1);
+    clock.advance(1);
+    expect(await store.get(device)).toEqual(record(a));
+    expect(inner.gets).toBe(2);
+    expect(store.stats).toEqual({ hits: 1, misses: 2 });
+  });
+
+  it('remembers a session it created, never one it did not find', async () => {
+    const { inner, clock, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    expect(await store.get(device)).toBeUndefined();
+    await inner.create(device, record(a)); // signed in on another instance meanwhile
+    expect(await store.get(device)).toEqual(record(a));
+    const fresh = ref(a);
+    await store.create(fresh, record(a));
+    clock.advance(1000);
+    inner.gets = 0;
+    expect(await store.get(fresh)).toEqual(record(a));
+    expect(inner.gets).toBe(0);
+  });
+
+  it('forgets at once what this instance signs out: one device, or every device of an account', async () => {
+    const { inner, store } = setUp();
+    const a = account();
+    const b = account();
+    const [laptop, phone, other] = [ref(a), ref(a), ref(b)];
+    for (const [r, acc] of [[laptop, a], [phone, a], [other, b]] as const) await store.create(r, record(acc));
+
+    await store.delete(laptop);
+    expect(await store.get(laptop)).toBeUndefined();
+    expect(await store.get(phone)).toEqual(record(a));
+
+    expect(await store.deleteAllForAccount(a)).toBe(1);
+    inner.gets = 0;
+    expect(await store.get(phone)).toBeUndefined();
+    expect(await store.get(other)).toEqual(record(b));
+    expect(inner.gets).toBe(1); // only the signed-out phone went to storage; the other account stayed remembered
+  });
+
+  it('honours a sign-out made elsewhere once the TTL has passed', async () => {
+    const { inner, clock, store } = setUp(5_000);
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    await inner.delete(device); // another instance signed this device out
+    expect(await store.get(device)).toEqual(record(a));
+    clock.advance(5_000);
+    expect(await store.get(device)).toBeUndefined();
+  });
+
+  it('keeps the sliding write in memory too', async () => {
+    const { inner, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    await store.touch(device, 5, 15);
+    inner.gets = 0;
+    expect(await store.get(device)).toMatchObject({ lastSeenAt: 5, idleExpiresAt: 15 });
+    expect(inner.gets).toBe(0);
+  });
+
+  it('holds at most maxEntries sessions, least recently used out first', async () => {
+    const { inner, store } = setUp(30_000, 2);
+    const a = account();
+    const [one, two, three] = [ref(a), ref(a), ref(a)];
+    for (const r of [one, two]) await store.create(r, record(a));
+    await store.get(one); // now two is the least recently used
+    await store.create(three, record(a));
+    inner.gets = 0;
+    await store.get(one);
+    await store.get(three);
+    expect(inner.gets).toBe(0);
+    await store.get(two);
+    expect(inner.gets).toBe(1);
+  });
+
+  it('remembers nothing with a TTL of 0', async () => {
+    const { inner, store } = setUp(0);
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    await store.get(device);
+    await store.get(device);
+    expect(inner.gets).toBe(2);
+  });
+});
