@@ -49,6 +49,9 @@ export interface WarmFigures {
   readonly l1Hits?: number;
   readonly l1Misses?: number;
   readonly l1Evictions?: number;
+  /** The app's remembered sessions (src/auth/session-memory.ts). */
+  readonly sessionMemoryHits?: number;
+  readonly sessionMemoryMisses?: number;
 }
 
 export interface StormFigures {
@@ -178,7 +181,8 @@ export function formatReport(r: Results): string {
     lines.push(
       '',
       `Worst single request at c=1: app ${a.maxReads} reads (${a.maxTokenCacheReads} token-cache) / ${a.maxWrites} writes; baseline ${b.maxReads} reads (${b.maxTokenCacheReads} token-cache) / ${b.maxWrites} writes.` +
-        (c1.app.l1Hits !== undefined ? ` App memory copy at c=1: ${c1.app.l1Hits} hits, ${c1.app.l1Misses} misses.` : ''),
+        (c1.app.l1Hits !== undefined ? ` App memory copies at c=1: token cache ${c1.app.l1Hits} hits, ${c1.app.l1Misses} misses` : '') +
+        (c1.app.sessionMemoryHits !== undefined ? `; sessions ${c1.app.sessionMemoryHits} hits, ${c1.app.sessionMemoryMisses} misses.` : '.'),
     );
   }
 

@@ -97,6 +97,11 @@ export class RememberingSessionStore implements SessionStore {
     return this.inner.sweepExpired(now, maxRows);
   }
 
+  /** Forgets every remembered session (the benchmark's "first visit" runs). */
+  clear(): void {
+    this.#remembered.clear();
+  }
+
   #remember(ref: SessionRef, record: SessionRecord): void {
     if (this.options.ttlMs <= 0 || this.options.maxEntries <= 0) return;
     const key = keyOf(ref);

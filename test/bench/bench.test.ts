@@ -12,7 +12,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const RUN_TIMEOUT_MS = 240_000;
 
 const SIDES = ['app', 'baseline'] as const;
-const CONCURRENCIES = ['1', '16', '64'] as const;
+/** Concurrency 1, 16, 64, and concurrency 1 again over the same users (a revisit). */
+const CONCURRENCIES = ['1', '16', '64', '1-revisit'] as const;
 const STORMS = ['oneUser', 'oneUserTwoInstances', 'manyUsers', 'oneUserNoReuseDetection'] as const;
 
 /** Every figure the issue asks for, by its dotted path in results.json's `figures`. */
@@ -34,7 +35,9 @@ const REQUIRED_FIGURES: readonly string[] = [
       ].map((figure) => `warm.${c}.${side}.${figure}`),
     ),
   ),
-  ...SIDES.flatMap((side) => ['maxReads', 'maxWrites', 'maxTokenCacheReads', 'maxTokenCacheWrites'].map((f) => `warm.1.${side}.storage.worstRequest.${f}`)),
+  ...['1', '1-revisit'].flatMap((run) =>
+    SIDES.flatMap((side) => ['maxReads', 'maxWrites', 'maxTokenCacheReads', 'maxTokenCacheWrites'].map((f) => `warm.${run}.${side}.storage.worstRequest.${f}`)),
+  ),
   ...STORMS.flatMap((storm) =>
     SIDES.flatMap((side) =>
       ['requests', 'ok', 'unauthorized', 'refreshTokenRedemptions', 'refreshTokenRequests', 'reuseDetectedRevocations', 'lostCacheUpdates', 'latencyMs.p50'].map(
