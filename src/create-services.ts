@@ -7,6 +7,7 @@ import type { Config } from './config';
 import { systemClock, type Clock } from './clock';
 import { createMsalAppFactory } from './auth/msal-app';
 import { MsalTokenService } from './auth/msal-token-service';
+import { AccessTokenMemory } from './auth/access-token-memory';
 import { RememberingSessionStore } from './auth/session-memory';
 import { TableSessionStore, type SessionStore } from './auth/session-store';
 import { Sessions } from './auth/sessions';
@@ -23,6 +24,8 @@ import { countTraffic, createTableClient, ensureTable, TABLES, type StorageTraff
 
 /** Remembered sessions per instance: ~1 KiB each, so about 10 MiB at most. */
 const SESSION_MEMORY_ENTRIES = 10_000;
+/** Remembered access tokens per instance: a few KiB each, so about 10-20 MiB at most. */
+const ACCESS_TOKEN_MEMORY_ENTRIES = 5_000;
 
 export interface Secrets {
   readonly credentials: ClientCredentialProvider;
@@ -70,6 +73,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     environment: new URL(config.cloudInstance).host,
     clock,
     logger,
+    ...(l1
+      ? { memory: new AccessTokenMemory({ ttlMs: config.tokenCacheMemory.ttlSeconds * 1000, maxEntries: ACCESS_TOKEN_MEMORY_ENTRIES, clock }) }
+      : {}),
   });
 
   return {

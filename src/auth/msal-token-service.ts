@@ -24,7 +24,8 @@ import { loginUrl } from './claims';
 import { withCredentialRetry } from './credential-retry';
 import { neededNetwork, type MsalAppFactory } from './msal-app';
 import { classifyTokenError, identityProviderUnavailable, loginRequired } from './msal-errors';
-import type { AcquireOptions, TokenService } from './token-service';
+import type { AccessTokenMemory } from './access-token-memory';
+import type { AccessToken, AcquireOptions, TokenService } from './token-service';
 
 export interface MsalTokenServiceOptions {
   readonly msal: MsalAppFactory;
@@ -38,10 +39,14 @@ export interface MsalTokenServiceOptions {
   readonly instanceId?: string;
   readonly leaseTtlMs?: number;
   readonly leaseWaitMs?: number;
+  /** Recently handed-out access tokens (access-token-memory.ts); none: every request asks MSAL. */
+  readonly memory?: AccessTokenMemory;
 }
 
 /** Counts what the service did, for tests and the benchmark. */
 export interface TokenServiceCounters {
+  /** Answered from the access-token memory, without MSAL. */
+  servedFromMemory: number;
   servedFromCache: number;
   refreshes: number;
   coalesced: number;
@@ -49,8 +54,8 @@ export interface TokenServiceCounters {
 }
 
 export class MsalTokenService implements TokenService {
-  readonly counters: TokenServiceCounters = { servedFromCache: 0, refreshes: 0, coalesced: 0, leaseWaits: 0 };
-  readonly #inFlight = new Map<string, Promise<AuthenticationResult>>();
+  readonly counters: TokenServiceCounters = { servedFromMemory: 0, servedFromCache: 0, refreshes: 0, coalesced: 0, leaseWaits: 0 };
+  readonly #inFlight = new Map<string, Promise<AccessToken>>();
   readonly #options: MsalTokenServiceOptions;
   readonly #holder: string;
 
@@ -59,14 +64,26 @@ export class MsalTokenService implements TokenService {
     this.#holder = options.instanceId ?? randomUUID();
   }
 
-  acquire(homeAccountId: string, scopes: readonly string[], options: AcquireOptions = {}): Promise<AuthenticationResult> {
+  acquire(homeAccountId: string, scopes: readonly string[], options: AcquireOptions = {}): Promise<AccessToken> {
+    const { memory } = this.#options;
+    const plain = options.claims === undefined && options.forceRefresh !== true;
+    const remembered = plain ? memory?.get(homeAccountId, scopes) : undefined;
+    if (remembered) {
+      this.counters.servedFromMemory++;
+      return Promise.resolve(remembered);
+    }
     const key = [homeAccountId, [...scopes].sort().join(' '), options.claims ?? '', options.forceRefresh ? 'force' : ''].join('|');
     const running = this.#inFlight.get(key);
     if (running) {
       this.counters.coalesced++;
       return running;
     }
-    const call = this.#acquire(homeAccountId, [...scopes], options).finally(() => this.#inFlight.delete(key));
+    const call = this.#acquire(homeAccountId, [...scopes], options)
+      .then((result) => {
+        memory?.set(homeAccountId, scopes, result);
+        return result;
+      })
+      .finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, call);
     return call;
   }
@@ -88,7 +105,12 @@ export class MsalTokenService implements TokenService {
   }
 
   async removeAccount(homeAccountId: string): Promise<void> {
-    await this.#options.store.removePartition(homeAccountId);
+    this.#options.memory?.forgetAccount(homeAccountId);
+    try {
+      await this.#options.store.removePartition(homeAccountId);
+    } finally {
+      this.#options.memory?.forgetAccount(homeAccountId);
+    }
   }
 
   async #acquire(homeAccountId: string, scopes: string[], options: AcquireOptions): Promise<AuthenticationResult> {
@@ -136,7 +158,7 @@ export class MsalTokenService implements TokenService {
         try {
           // Read storage, not the memory copy: another instance may have refreshed between our
           // first look and the lease, and then MSAL answers from that cache without redeeming.
-          invalidate(store, homeAccountId);
+          this.#forgetMemory(homeAccountId);
           this.counters.refreshes++;
           return await withCredentialRetry(this.#options.credentials, async () => {
             const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId) });
@@ -159,12 +181,18 @@ export class MsalTokenService implements TokenService {
       if (outcome === 'timeout') {
         throw unavailable(ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE, 'Your sign-in is being renewed by another request. Try again in a moment.', undefined, 2);
       }
-      invalidate(store, homeAccountId);
+      this.#forgetMemory(homeAccountId);
       if (!mustRefresh) {
         const cached = await this.#fromCache(homeAccountId, scopes);
         if (cached) return cached;
       }
     }
+  }
+
+  /** Drops this instance's memory of the account (cache copy and access tokens): the next look goes to storage. */
+  #forgetMemory(homeAccountId: string): void {
+    this.#options.store.invalidate?.(homeAccountId);
+    this.#options.memory?.forgetAccount(homeAccountId);
   }
 
   #plugin(homeAccountId: string) {
@@ -212,7 +240,3 @@ export class MsalTokenService implements TokenService {
   }
 }
 
-/** Drops this instance's memory copy of the partition, so the next read goes to storage. */
-function invalidate(store: TokenCacheStore, homeAccountId: string): void {
-  store.invalidate?.(homeAccountId);
-}

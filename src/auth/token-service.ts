@@ -1,4 +1,8 @@
-import type { AuthenticationResult } from '@azure/msal-node';
+/** What a caller gets: the access token and when it expires (MSAL's result has these and more). */
+export interface AccessToken {
+  readonly accessToken: string;
+  readonly expiresOn: Date | null;
+}
 
 export interface AcquireOptions {
   /** Claims from a CAE challenge: forces a refresh that carries them. */
@@ -18,7 +22,7 @@ export interface TokenService {
    * refreshed once for all concurrent callers. Throws AppError login_required (401, with claims
    * carried into loginUrl) when the user must sign in again, 503 on transient failures.
    */
-  acquire(homeAccountId: string, scopes: readonly string[], options?: AcquireOptions): Promise<AuthenticationResult>;
+  acquire(homeAccountId: string, scopes: readonly string[], options?: AcquireOptions): Promise<AccessToken>;
   /** Removes every token the app holds for the account (sign-out, forget me). */
   removeAccount(homeAccountId: string): Promise<void>;
 }

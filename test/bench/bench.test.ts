@@ -132,7 +132,7 @@ describe('npm run bench -- --quick', () => {
       expect(results.targets.map((t) => t.name)).toEqual([
         'Warm request: 0 storage writes',
         'Warm request: at most 1 storage read (token cache)',
-        'Warm request: at most 1 storage read (all tables, session included)',
+        'Warm request: at most 1 storage read (all, session included)',
         'Refresh storm, one user: 1 redemption',
         'Refresh storm: 0 forced sign-ins',
         'Throughput at concurrency 64: at least 2x the baseline',
