@@ -21,8 +21,9 @@
  * The entry bundles hold the route table, the host glue and the light handlers; dist/services.js
  * holds msal-node, @azure/identity, Key Vault, Tables and the handlers that need them, and
  * src/routes.ts require()s it on the first request that needs it (servicesOnFirstUse below keeps
- * that one require external). A module both import is copied into both bundles (see
- * src/services.ts on why the copies must never exchange objects).
+ * that one require external). A module both import is copied into both bundles: checkAppBundles()
+ * makes each such module a reviewed decision (see src/services.ts on why the copies must never
+ * exchange objects).
  */
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -80,21 +81,75 @@ const functionsWithoutSideEffects = {
   },
 };
 
+const LIGHT_BUNDLES = ['dist/main.js', 'dist/serve.js'];
+const SERVICES_BUNDLE = 'dist/services.js';
+
+/**
+ * src/ modules in an entry bundle and in dist/services.js alike, so each bundle runs its own copy.
+ * Reviewed: nothing one copy makes reaches the other (each bundle answers the AppErrors it raises
+ * and renders its own pages; the rest is plain values and functions such as MAX_BODY_BYTES).
+ * Before adding a module here, check the same: a class copied this way fails `instanceof` across
+ * the bundles, and module state (caches, counters) exists twice.
+ */
+const SHARED_WITH_SERVICES = [
+  'src/errors.ts',
+  'src/http/cookies.ts',
+  'src/http/handle-errors.ts',
+  'src/http/html-escape.ts',
+  'src/http/local-host.ts',
+  'src/http/responses.ts',
+  'src/web/pages.ts',
+];
+
+/**
+ * Fails the build when an entry bundle shares a package with dist/services.js (it pulled in
+ * something heavy, which also exists twice then) or an unreviewed src/ module (above).
+ */
+function checkAppBundles(metafiles) {
+  const inputs = (outfile) => {
+    const output = metafiles.get(outfile).outputs[outfile];
+    return Object.entries(output.inputs)
+      .filter(([, input]) => input.bytesInOutput > 0)
+      .map(([file]) => file);
+  };
+  const packageOf = (file) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
+  const services = inputs(SERVICES_BUNDLE);
+  const servicesPackages = new Set(services.map(packageOf).filter(Boolean));
+  const problems = [];
+  for (const light of LIGHT_BUNDLES) {
+    const files = inputs(light);
+    const packages = [...new Set(files.map(packageOf).filter((p) => p && servicesPackages.has(p)))];
+    if (packages.length > 0) {
+      problems.push(
+        `packages in both ${light} and ${SERVICES_BUNDLE}, each running its own copy (one the services alone need belongs in ${SERVICES_BUNDLE} alone: reach it through src/services.ts): ${packages.join(', ')}`,
+      );
+    }
+    const shared = files.filter((f) => f.startsWith('src/') && services.includes(f) && !SHARED_WITH_SERVICES.includes(f));
+    if (shared.length > 0) {
+      problems.push(`now in both ${light} and ${SERVICES_BUNDLE} (see SHARED_WITH_SERVICES in scripts/build.mjs): ${shared.join(', ')}`);
+    }
+  }
+  if (problems.length > 0) {
+    console.error(`build: the app bundles are not split as they should be:\n  ${problems.join('\n  ')}`);
+    process.exit(1);
+  }
+}
+
 const targets = [
   {
     group: 'app',
     entry: 'src/main.ts',
-    options: { format: 'cjs', outfile: 'dist/main.js', external: ['@azure/functions-core'], plugins: [servicesOnFirstUse] },
+    options: { format: 'cjs', outfile: 'dist/main.js', external: ['@azure/functions-core'], plugins: [servicesOnFirstUse], metafile: true },
   },
   {
     group: 'app',
     entry: 'src/serve.ts',
-    options: { format: 'cjs', outfile: 'dist/serve.js', external: ['@azure/functions-core'], plugins: [servicesOnFirstUse] },
+    options: { format: 'cjs', outfile: 'dist/serve.js', external: ['@azure/functions-core'], plugins: [servicesOnFirstUse], metafile: true },
   },
   {
     group: 'app',
     entry: 'src/services.ts',
-    options: { format: 'cjs', outfile: 'dist/services.js', external: ['@azure/functions-core'], plugins: [functionsWithoutSideEffects] },
+    options: { format: 'cjs', outfile: 'dist/services.js', external: ['@azure/functions-core'], plugins: [functionsWithoutSideEffects], metafile: true },
   },
   {
     group: 'dev',
@@ -121,10 +176,13 @@ const targets = [
 
 const started = Date.now();
 const selected = targets.filter((t) => (only === undefined || t.group === only || t.name === only) && existsSync(t.entry));
+let results;
 try {
-  await Promise.all(selected.map((t) => build({ ...common, entryPoints: [t.entry], ...t.options })));
+  results = await Promise.all(selected.map((t) => build({ ...common, entryPoints: [t.entry], ...t.options })));
 } catch {
   // esbuild already printed the errors
   process.exit(1);
 }
+const metafiles = new Map(selected.map((t, i) => [t.options.outfile, results[i].metafile]).filter(([, m]) => m));
+if ([...LIGHT_BUNDLES, SERVICES_BUNDLE].every((outfile) => metafiles.has(outfile))) checkAppBundles(metafiles);
 console.error(`build: ${selected.map((t) => t.options.outfile).join(', ')} in ${Date.now() - started} ms`);

@@ -8,7 +8,7 @@
  * registrations and /api/health never load msal-node, @azure/identity, Key Vault or Tables.
  *
  * Each bundle carries its own copy of the small modules both use (errors.ts, http/responses.ts,
- * web/pages.ts, ...). That is only correct because no object made by
+ * web/pages.ts, ...; scripts/build.mjs lists them). That is only correct because no object made by
  * one copy reaches the other: isAppError() is `instanceof`, so an AppError thrown behind this module
  * is turned into a response here (serviceRoute), and the config_invalid error is built here too
  * (servicesFor), not in main.ts. Keep it so when adding to this module.
