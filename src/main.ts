@@ -4,14 +4,17 @@
  * function key.
  *
  * Settings are checked at start: a bad deployment logs one message naming every missing or invalid
- * setting, and every request then answers 503 config_invalid instead of failing one by one.
+ * setting, and every request that needs the services then answers 503 config_invalid instead of
+ * failing one by one (the health probe still answers).
+ *
+ * Cold start: only the route table and the light handlers load here; the services and the handlers
+ * that use them (msal-node, @azure/identity, Key Vault, Tables) load on first use, from
+ * dist/services.js (see src/routes.ts). Import nothing heavy here.
  */
 import { app } from '@azure/functions';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createServices, lazyServices } from './create-services';
-import { AppError, ErrorCode } from './errors';
 import { functionsRouteTemplate } from './http/route';
-import { createRoutes } from './routes';
+import { createRoutes, servicesOnFirstUse } from './routes';
 import { createTimers } from './timers';
 
 app.setup({ enableHttpStream: false });
@@ -26,15 +29,7 @@ try {
   console.error(error.message);
 }
 
-const services = lazyServices(() => {
-  if (!config) {
-    throw new AppError(ErrorCode.CONFIG_INVALID, 'The app is not configured correctly. Operators: see the start-up log for the settings to fix.', {
-      status: 503,
-      cause: configError,
-    });
-  }
-  return createServices(config);
-});
+const services = servicesOnFirstUse(config, configError);
 
 for (const route of createRoutes(services)) {
   app.http(route.name, {

@@ -1,51 +1,82 @@
 /**
  * THE route table: every HTTP function, declared once. `main.ts` registers it with `app.http()`
  * for Azure; `http/local-host.ts` serves the same table for `npm start` and the tests.
+ *
+ * Cold start: this module, and everything the entry points load at start, stays light. The health
+ * probe and the stylesheet are answered from here; every other handler needs the services and lives
+ * behind `./services`, which is required on the first request for one of them (in dist/ it is a
+ * bundle of its own, dist/services.js: see src/services.ts and scripts/build.mjs). Import nothing
+ * else from `./services` here but types.
  */
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { Config } from './config';
 import { appCss } from './functions/assets';
-import { callback } from './functions/callback';
-import { forget } from './functions/forget';
 import { health } from './functions/health';
-import { home } from './functions/home';
-import { login } from './functions/login';
-import { logout } from './functions/logout';
-import { mail } from './functions/mail';
-import { me } from './functions/me';
-import { handleErrors } from './http/handle-errors';
-import { contentSecurityPolicy } from './http/responses';
+import type { ResponseKind } from './http/handle-errors';
 import type { Route, RouteHandler } from './http/route';
-import type { Services, ServicesProvider } from './services';
+import type { ServiceRouteName, ServicesProvider } from './services';
 
-type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+type ServicesModule = typeof import('./services');
+type HandleErrorsModule = typeof import('./http/handle-errors');
+
+/**
+ * `./services`, loaded on first call. A plain require(), not import(): the bundles are CommonJS
+ * (esbuild does not split those, so scripts/build.mjs keeps this one call external and points it
+ * at dist/services.js), and jest runs src/ as CommonJS too.
+ */
+function servicesModule(): ServicesModule {
+  return require('./services') as ServicesModule;
+}
+
+/**
+ * http/handle-errors' handleErrors, required only once a handler here fails: it renders error pages
+ * with web/pages, whose module-level Intl.DateTimeFormat (ICU data) costs 10-20 ms at start, as much
+ * as loading @azure/functions, and nothing fails on the way to a 200 from /api/health.
+ */
+function handleErrorsLazily(kind: ResponseKind, handler: RouteHandler): RouteHandler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      const { handleErrors: answer } = require('./http/handle-errors') as HandleErrorsModule;
+      return answer(kind, () => Promise.reject(error))(request, context);
+    }
+  };
+}
 
 export function createRoutes(services: ServicesProvider): Route[] {
-  const api = (handler: ServiceHandler): RouteHandler => handleErrors('api', async (request, context) => handler(await services(), request, context));
-  const page = (handler: ServiceHandler): RouteHandler =>
-    handleErrors('page', async (request, context) => {
-      const resolved = await services();
-      return allowSignOutRedirect(await handler(resolved, request, context), resolved.config.cloudInstance);
+  /**
+   * A route whose handler is in `./services`, loaded on its first request. The error handling here
+   * only sees that load failing (a 500); what the handler throws is answered inside `./services`.
+   */
+  const service = (kind: ResponseKind, name: ServiceRouteName): RouteHandler => {
+    let handler: RouteHandler | undefined;
+    return handleErrorsLazily(kind, async (request, context) => {
+      handler ??= servicesModule().serviceRoute(kind, name, services);
+      return handler(request, context);
     });
+  };
   return [
-    { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrors('api', health) },
-    { name: 'home', methods: ['GET'], path: '/', handler: page(home) },
-    { name: 'assets-css', methods: ['GET'], path: '/api/assets/app.css', handler: handleErrors('api', appCss) },
-    { name: 'login', methods: ['GET'], path: '/api/login', handler: page(login) },
-    { name: 'callback', methods: ['GET', 'POST'], path: '/api/callback', handler: page(callback) },
-    { name: 'me', methods: ['GET'], path: '/api/me', handler: api(me) },
-    { name: 'mail', methods: ['GET'], path: '/api/mail', handler: api(mail) },
-    { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: page(logout) },
-    { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: page(forget) },
+    { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrorsLazily('api', health) },
+    { name: 'home', methods: ['GET'], path: '/', handler: service('page', 'home') },
+    { name: 'assets-css', methods: ['GET'], path: '/api/assets/app.css', handler: handleErrorsLazily('api', appCss) },
+    { name: 'login', methods: ['GET'], path: '/api/login', handler: service('page', 'login') },
+    { name: 'callback', methods: ['GET', 'POST'], path: '/api/callback', handler: service('page', 'callback') },
+    { name: 'me', methods: ['GET'], path: '/api/me', handler: service('api', 'me') },
+    { name: 'mail', methods: ['GET'], path: '/api/mail', handler: service('api', 'mail') },
+    { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: service('page', 'logout') },
+    { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: service('page', 'forget') },
   ];
 }
 
 /**
- * Every page carries the sign-out form, whose POST answers with a redirect to Entra's end-session
- * endpoint; browsers check that redirect against the page's CSP form-action, so the authority's
- * origin is allowed there (and nowhere else).
+ * The services for `createRoutes` and the timers, built on first use from what the entry point read
+ * at start: the Config, or (main.ts) the error reading the settings gave, in which case every
+ * request that needs the services answers 503 config_invalid.
  */
-function allowSignOutRedirect(response: HttpResponseInit, cloudInstance: string): HttpResponseInit {
-  const headers = response.headers as Record<string, string> | undefined;
-  if (!headers?.['Content-Security-Policy']) return response;
-  return { ...response, headers: { ...headers, 'Content-Security-Policy': contentSecurityPolicy([new URL(cloudInstance).origin]) } };
+export function servicesOnFirstUse(config: Config | undefined, configError?: unknown): ServicesProvider {
+  let provider: ServicesProvider | undefined;
+  return async () => {
+    provider ??= servicesModule().servicesFor(config, configError);
+    return provider();
+  };
 }

@@ -5,10 +5,9 @@
  */
 import { InvocationContext } from '@azure/functions';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createServices, lazyServices } from './create-services';
 import { startLocalHost } from './http/local-host';
 import { withLocalSettings } from './local-settings';
-import { createRoutes } from './routes';
+import { createRoutes, servicesOnFirstUse } from './routes';
 import { createTimers } from './timers';
 
 async function main(): Promise<void> {
@@ -23,7 +22,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const services = lazyServices(() => createServices(config));
+  // The services, and msal-node & co with them, load on first use (dist/services.js): the local
+  // host answers /api/health without them, as dist/main.js does in Azure.
+  const services = servicesOnFirstUse(config);
 
   if (process.argv.includes('--sweep')) {
     for (const timer of createTimers(services)) {

@@ -1,16 +1,40 @@
 /**
- * The composition root: builds every long-lived object once per instance (per process), lazily on
- * the first request, so a cold start pays only for what that request needs.
+ * The Services of one instance, and the part of the app that needs them: building them, and the
+ * handlers of every route that uses them, with their error handling.
+ *
+ * Cold start: nothing here is loaded at process start. src/routes.ts requires this module on the
+ * first request that needs it, and the build (scripts/build.mjs) makes it a bundle of its own,
+ * dist/services.js, next to dist/main.js and dist/serve.js: those stay small, so the Functions
+ * registrations and /api/health never load msal-node, @azure/identity, Key Vault or Tables.
+ *
+ * Each bundle carries its own copy of the small modules both use (errors.ts, http/responses.ts,
+ * web/pages.ts, ...; scripts/build.mjs lists them). That is only correct because no object made by
+ * one copy reaches the other: isAppError() is `instanceof`, so an AppError thrown behind this module
+ * is turned into a response here (serviceRoute), and the config_invalid error is built here too
+ * (servicesFor), not in main.ts. Keep it so when adding to this module.
  */
-import type { Config } from './config';
-import type { Clock } from './clock';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Sealer } from './auth/login-transaction';
 import type { MsalAppFactory } from './auth/msal-app';
 import type { SessionStore } from './auth/session-store';
 import type { Sessions } from './auth/sessions';
-import type { TokenCacheStore } from './cache/token-cache-store';
 import type { TokenService } from './auth/token-service';
+import type { TokenCacheStore } from './cache/token-cache-store';
+import type { Clock } from './clock';
+import type { Config } from './config';
+import { createServices, lazyServices } from './create-services';
+import { AppError, ErrorCode } from './errors';
+import { callback } from './functions/callback';
+import { forget } from './functions/forget';
+import { home } from './functions/home';
+import { login } from './functions/login';
+import { logout } from './functions/logout';
+import { mail } from './functions/mail';
+import { me } from './functions/me';
 import type { GraphMailClient } from './graph/mail-client';
+import { handleErrors, type ResponseKind } from './http/handle-errors';
+import { contentSecurityPolicy } from './http/responses';
+import type { RouteHandler } from './http/route';
 import type { ClientCredentialProvider } from './secrets/types';
 import type { StorageTraffic } from './storage/tables';
 
@@ -33,3 +57,51 @@ export interface Services {
 }
 
 export type ServicesProvider = () => Promise<Services>;
+
+type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+const HANDLERS = { home, login, callback, me, mail, logout, forget } satisfies Record<string, ServiceHandler>;
+
+/** The routes whose handler needs the services (src/routes.ts names them). */
+export type ServiceRouteName = keyof typeof HANDLERS;
+
+/**
+ * The handler of one such route: resolves the services, runs it and answers any failure, as JSON
+ * for the API or as a page for the browser.
+ */
+export function serviceRoute(kind: ResponseKind, name: ServiceRouteName, services: ServicesProvider): RouteHandler {
+  const handler: ServiceHandler = HANDLERS[name];
+  if (kind === 'api') return handleErrors('api', async (request, context) => handler(await services(), request, context));
+  return handleErrors('page', async (request, context) => {
+    const resolved = await services();
+    return allowSignOutRedirect(await handler(resolved, request, context), resolved.config.cloudInstance);
+  });
+}
+
+/**
+ * Every page carries the sign-out form, whose POST answers with a redirect to Entra's end-session
+ * endpoint; browsers check that redirect against the page's CSP form-action, so the authority's
+ * origin is allowed there (and nowhere else).
+ */
+function allowSignOutRedirect(response: HttpResponseInit, cloudInstance: string): HttpResponseInit {
+  const headers = response.headers as Record<string, string> | undefined;
+  if (!headers?.['Content-Security-Policy']) return response;
+  return { ...response, headers: { ...headers, 'Content-Security-Policy': contentSecurityPolicy([new URL(cloudInstance).origin]) } };
+}
+
+/**
+ * The services of this instance, built on first use (a failure is not kept: the next request tries
+ * again). Without a Config (the settings were invalid: `configError` says why, and was logged once
+ * at start) every request that needs them answers 503 config_invalid.
+ */
+export function servicesFor(config: Config | undefined, configError?: unknown): ServicesProvider {
+  return lazyServices(() => {
+    if (!config) {
+      throw new AppError(ErrorCode.CONFIG_INVALID, 'The app is not configured correctly. Operators: see the start-up log for the settings to fix.', {
+        status: 503,
+        cause: configError,
+      });
+    }
+    return createServices(config);
+  });
+}

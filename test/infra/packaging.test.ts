@@ -37,7 +37,7 @@ describe('.funcignore', () => {
   it('keeps host.json, package.json and dist/', () => {
     const patterns = funcignore();
     expect(DEPLOYED.filter((name) => ignored(patterns, name))).toEqual([]);
-    expect(['main.js', 'serve.js'].filter((name) => ignored(patterns, name))).toEqual([]);
+    expect(['main.js', 'serve.js', 'services.js'].filter((name) => ignored(patterns, name))).toEqual([]);
   });
 
   it('leaves out every other top-level entry of the repository', () => {
