@@ -18,7 +18,11 @@
  * generator run in a worker thread (bench/driver.ts).
  *
  * Options: --quick, --out <file> (default bench/results.json), --users <n>, --memory-requests <n>, --cold-runs <n>,
- *          --storage-latency-ms <n>, --token-latency-ms <n>, --graph-latency-ms <n>.
+ *          --storage-latency-ms <n>, --token-latency-ms <n>, --graph-latency-ms <n>,
+ *          --only memory (users signed in through the app only, then the memory run alone; prints its
+ *          section of the report and writes results.json only with --out),
+ *          --memory-node-args "<flags>" (node flags for the memory run's child, e.g. V8 heap flags, to
+ *          try them; stated in the report).
  */
 import { statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,7 +42,7 @@ import { EmulatorAdmin, startEmulators, type EmulatorsInfo, type EntraStats, typ
 import { Driver, runDriver, type LoadJobResult } from './driver';
 import { mapLimit, median, summarize } from './load';
 import { cpuMsOf, cpuMsOfTree, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
-import { formatReport, type Results, type StormFigures, type Target, type WarmFigures } from './report';
+import { formatMemory, formatReport, type Results, type StormFigures, type Target, type WarmFigures } from './report';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIL_PATH = '/api/mail?top=10';
@@ -59,9 +63,15 @@ export interface Settings {
   readonly coldRuns: number;
   readonly memoryRequests: number;
   readonly memoryConcurrency: number;
+  /** Node flags for the memory run's child, besides the probe's. */
+  readonly memoryNodeArgs: readonly string[];
+  /** `--only memory`: setup through the app only, then the memory run. */
+  readonly memoryOnly: boolean;
   readonly signInConcurrency: number;
   readonly latency: { readonly storageMs: number; readonly tokenMs: number; readonly graphMs: number };
   readonly out: string;
+  /** --out was given (--only memory writes results.json only then). */
+  readonly outGiven: boolean;
 }
 
 function parseSettings(argv: readonly string[]): Settings {
@@ -78,6 +88,8 @@ function parseSettings(argv: readonly string[]): Settings {
     return n;
   };
   const quick = flag('--quick');
+  const only = value('--only');
+  if (only !== undefined && only !== 'memory') throw new Error(`--only takes "memory" ("${only}")`);
   const users = number('--users', quick ? 30 : 1000);
   return {
     quick,
@@ -90,6 +102,8 @@ function parseSettings(argv: readonly string[]): Settings {
     coldRuns: number('--cold-runs', quick ? 3 : 5),
     memoryRequests: number('--memory-requests', quick ? 1000 : 20_000),
     memoryConcurrency: 64,
+    memoryNodeArgs: (value('--memory-node-args') ?? '').split(/\s+/).filter(Boolean),
+    memoryOnly: only === 'memory',
     signInConcurrency: 8,
     latency: {
       storageMs: number('--storage-latency-ms', 5),
@@ -97,6 +111,7 @@ function parseSettings(argv: readonly string[]): Settings {
       graphMs: number('--graph-latency-ms', 50),
     },
     out: path.resolve(value('--out') ?? path.join(ROOT, 'bench', 'results.json')),
+    outGiven: value('--out') !== undefined,
   };
 }
 
@@ -204,6 +219,18 @@ async function main(): Promise<void> {
   log(`creating ${settings.users} users and signing each in through the app and through the baseline`);
   const setupStarted = Date.now();
   const users = await mapLimit(Array.from({ length: settings.users }, (_, i) => i), 16, () => admin.createUser());
+  const serveScript = path.join(ROOT, 'dist', 'serve.js');
+  if (settings.memoryOnly) {
+    const appSignIns = await mapLimit(users, settings.signInConcurrency, (user) => signInAt(appHost.url, user));
+    log(`signed ${users.length} users in through the app in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+    await setLatency(admin, driver, settings.latency);
+    const memory = await measureMemory(settings, serveScript, env, driver, appSignIns.map((s) => s.cookie));
+    if (settings.outGiven) {
+      writeFileSync(settings.out, `${JSON.stringify({ generatedAt: new Date().toISOString(), settings: { ...settings, tokenCacheMemory: appConfig.tokenCacheMemory }, memory }, null, 2)}\n`);
+    }
+    process.stdout.write(`${formatMemory(memory)}\n`);
+    return;
+  }
   const signInBoth = async (user: EntraUser): Promise<{ app: SignedIn; baseline: SignedIn }> => ({
     app: await signInAt(appHost.url, user),
     baseline: await signInAt(baselineServer.url, user),
@@ -272,7 +299,6 @@ async function main(): Promise<void> {
   // Cold start and bundle, in child processes.
   // ---------------------------------------------------------------------------------------------
   log(`cold start: ${settings.coldRuns} runs each`);
-  const serveScript = path.join(ROOT, 'dist', 'serve.js');
   const mainScript = path.join(ROOT, 'dist', 'main.js');
   const helloScript = path.join(ROOT, 'dist-dev', 'hello', 'main.js');
   const coldCookie = signedIn[0]!.app.cookie;
@@ -323,37 +349,13 @@ async function main(): Promise<void> {
   // ---------------------------------------------------------------------------------------------
   // Memory: one app process serving requests spread over every user.
   // ---------------------------------------------------------------------------------------------
-  log(`memory: ${settings.memoryRequests} requests over ${signedIn.length} users in a child process`);
-  const memoryApp = await serve(serveScript, env);
-  let memory: Results['memory'];
-  try {
-    await msUntil200(memoryApp, '/api/health');
-    const pid = memoryApp.child.pid!;
-    const atStart = rssOf(pid).rss;
-    const run = await driver.load({
-      baseUrl: memoryApp.url,
-      path: MAIL_PATH,
-      cookies: signedIn.map((s) => s.app.cookie),
-      offset: 0,
-      total: settings.memoryRequests,
-      concurrency: settings.memoryConcurrency,
-      rssPid: pid,
-      rssEvery: Math.max(1, Math.floor(settings.memoryRequests / 4)),
-    });
-    const end = rssOf(pid);
-    memory = {
-      requests: settings.memoryRequests,
-      users: signedIn.length,
-      rssAtStartBytes: atStart,
-      rssBytes: end.rss,
-      peakRssBytes: end.peak ?? Number.NaN,
-      requestsPerSecond: run.load.requestsPerSecond,
-      non200: settings.memoryRequests - (run.load.statuses['200'] ?? 0),
-      samples: run.rssSamples ?? [],
-    };
-  } finally {
-    await memoryApp.stop();
-  }
+  const memory = await measureMemory(
+    settings,
+    serveScript,
+    env,
+    driver,
+    signedIn.map((s) => s.app.cookie),
+  );
 
   // ---------------------------------------------------------------------------------------------
   // Report.
@@ -386,6 +388,52 @@ async function main(): Promise<void> {
   writeFileSync(settings.out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(formatReport(results));
   log(`wrote ${path.relative(process.cwd(), settings.out) || settings.out} in ${results.durationSeconds.toFixed(1)} s`);
+}
+
+/**
+ * One app process (`node dist/serve.js`, the memory probe preloaded) serving `memoryRequests` warm
+ * /api/mail requests spread over every user. RSS is read from /proc as before; the breakdown
+ * (memoryUsage, V8 spaces, anonymous vs file-backed RSS) is asked of the child at start, at the
+ * end, and once more at the end after a forced full GC (which shows how much of the heap was
+ * garbage V8 had not collected yet).
+ */
+async function measureMemory(settings: Settings, serveScript: string, env: Record<string, string>, driver: Driver, cookies: readonly string[]): Promise<Results['memory']> {
+  log(`memory: ${settings.memoryRequests} requests over ${cookies.length} users in a child process${settings.memoryNodeArgs.length ? ` (node ${settings.memoryNodeArgs.join(' ')})` : ''}`);
+  // --expose-gc only makes global.gc() callable; nothing calls it before the figures are taken.
+  const memoryApp = await serve(serveScript, env, { probe: true, nodeArgs: ['--expose-gc', ...settings.memoryNodeArgs] });
+  try {
+    await msUntil200(memoryApp, '/api/health');
+    const pid = memoryApp.child.pid!;
+    const atStart = rssOf(pid).rss;
+    const breakdownAtStart = await memoryApp.memory();
+    const run = await driver.load({
+      baseUrl: memoryApp.url,
+      path: MAIL_PATH,
+      cookies,
+      offset: 0,
+      total: settings.memoryRequests,
+      concurrency: settings.memoryConcurrency,
+      rssPid: pid,
+      rssEvery: Math.max(1, Math.floor(settings.memoryRequests / 4)),
+    });
+    const end = rssOf(pid);
+    const breakdown = await memoryApp.memory();
+    const breakdownAfterGc = await memoryApp.memory({ gc: true });
+    return {
+      requests: settings.memoryRequests,
+      users: cookies.length,
+      nodeArgs: [...settings.memoryNodeArgs],
+      rssAtStartBytes: atStart,
+      rssBytes: end.rss,
+      peakRssBytes: end.peak ?? Number.NaN,
+      requestsPerSecond: run.load.requestsPerSecond,
+      non200: settings.memoryRequests - (run.load.statuses['200'] ?? 0),
+      samples: run.rssSamples ?? [],
+      breakdown: { atStart: breakdownAtStart, end: breakdown, endAfterGc: breakdownAfterGc },
+    };
+  } finally {
+    await memoryApp.stop();
+  }
 }
 
 function notesFor(settings: Settings, l1TtlSeconds: number, setupSeconds: number): string[] {

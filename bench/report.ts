@@ -2,6 +2,7 @@
  * The shape of bench/results.json and the markdown report printed on stdout.
  */
 import type { LatencySummary } from './load';
+import type { MemoryBreakdown } from './processes';
 
 export type SideName = 'app' | 'baseline';
 
@@ -104,12 +105,16 @@ export interface Results {
   memory: {
     requests: number;
     users: number;
+    /** Node flags the memory run's child was started with (besides --expose-gc and the probe). */
+    nodeArgs?: string[];
     rssAtStartBytes: number;
     rssBytes: number;
     peakRssBytes: number;
     requestsPerSecond: number;
     non200: number;
     samples: { requests: number; rssBytes: number }[];
+    /** The child's memoryUsage(), V8 spaces and /proc RSS parts at start, at the end, and at the end after a forced full GC. */
+    breakdown?: { atStart: MemoryBreakdown; end: MemoryBreakdown; endAfterGc: MemoryBreakdown };
   };
   appLogErrors: number;
   baselineCounters: Record<string, number>;
@@ -117,6 +122,45 @@ export interface Results {
   targets: Target[];
   /** Every figure above by dotted path, for tools (and the test that keeps the bench working). */
   figures?: Record<string, number>;
+}
+
+/** The memory section of the report (also printed alone by `--only memory`). */
+export function formatMemory(m: Results['memory']): string {
+  const lines: string[] = ['## Memory (app child process)', ''];
+  lines.push(
+    `RSS ${mb(m.rssBytes)} MB after ${m.requests} requests over ${m.users} users (at start ${mb(m.rssAtStartBytes)} MB, peak ${mb(m.peakRssBytes)} MB; ` +
+      `along the way ${m.samples.map((x) => `${x.requests}: ${mb(x.rssBytes)}`).join(', ')} MB; ${n(m.requestsPerSecond)} req/s, ${m.non200} non-200).` +
+      (m.nodeArgs && m.nodeArgs.length > 0 ? ` Child started as \`node ${m.nodeArgs.join(' ')} dist/serve.js\`.` : ''),
+  );
+  const b = m.breakdown;
+  if (b) {
+    const columns = [
+      ['at start', b.atStart],
+      ['end', b.end],
+      ['end, after a forced full GC', b.endAfterGc],
+    ] as const;
+    const space = (x: MemoryBreakdown, name: string): string => {
+      const sp = x.spaces[name];
+      return sp ? `${mb(sp.used)} / ${mb(sp.size)}` : 'n/a';
+    };
+    const rows: [string, (x: MemoryBreakdown) => string][] = [
+      ['rss', (x) => mb(x.rss)],
+      ['rss: anonymous / file-backed', (x) => `${mb(x.rssAnon)} / ${mb(x.rssFile)}`],
+      ['heapTotal', (x) => mb(x.heapTotal)],
+      ['heapUsed', (x) => mb(x.heapUsed)],
+      ['new space used / size', (x) => space(x, 'new_space')],
+      ['old space used / size', (x) => space(x, 'old_space')],
+      ['code space used / size', (x) => space(x, 'code_space')],
+      ['large object space used / size', (x) => space(x, 'large_object_space')],
+      ['external (arrayBuffers included)', (x) => mb(x.external)],
+      ['arrayBuffers', (x) => mb(x.arrayBuffers)],
+      ['V8 malloced', (x) => mb(x.mallocedMemory)],
+      ['rss - heapTotal - external', (x) => mb(x.rss - x.heapTotal - x.external)],
+    ];
+    lines.push('', `| MB | ${columns.map(([label]) => label).join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`);
+    for (const [label, get] of rows) lines.push(`| ${label} | ${columns.map(([, x]) => get(x)).join(' | ')} |`);
+  }
+  return lines.join('\n');
 }
 
 const n = (value: number | undefined, digits = 0): string => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));
@@ -207,12 +251,7 @@ export function formatReport(r: Results): string {
   lines.push(`| require() of the bundle | ${n(r.cold.app.bundleLoadMs, 1)} ms | ${n(r.cold.hello.bundleLoadMs, 1)} ms | ${ratio(r.cold.app.bundleLoadMs, r.cold.hello.bundleLoadMs)} |`);
   lines.push(`| bundle size (dist/main.js vs hello) | ${n(r.cold.app.bundleBytes / 1024, 0)} KiB | ${n(r.cold.hello.bundleBytes / 1024, 0)} KiB | ${ratio(r.cold.app.bundleBytes, r.cold.hello.bundleBytes)} |`);
 
-  lines.push('', '## Memory (app child process)', '');
-  lines.push(
-    `RSS ${mb(r.memory.rssBytes)} MB after ${r.memory.requests} requests over ${r.memory.users} users (at start ${mb(r.memory.rssAtStartBytes)} MB, peak ${mb(r.memory.peakRssBytes)} MB; ` +
-      `along the way ${r.memory.samples.map((x) => `${x.requests}: ${mb(x.rssBytes)}`).join(', ')} MB; ${n(r.memory.requestsPerSecond)} req/s, ${r.memory.non200} non-200).`,
-  );
-
+  lines.push('', formatMemory(r.memory));
   lines.push('', '## Targets', '');
   lines.push('| target | measured | result |');
   lines.push('|---|---|---|');
