@@ -4,7 +4,7 @@
  * local.settings.json of the developer's sneaks in), with the emulators' settings in the environment.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,61 @@ export interface Served {
   readonly spawnedAt: bigint;
   output(): string;
   stop(): Promise<void>;
+  /** The child's own memory figures; only for a child started with `probe: true`. */
+  memory(options?: { gc?: boolean }): Promise<MemoryBreakdown>;
+}
+
+/** Where a process's memory is, from inside it (process.memoryUsage, V8) and from /proc. */
+export interface MemoryBreakdown {
+  readonly rss: number;
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  /** Memory of C++ objects bound to JavaScript objects, arrayBuffers included. */
+  readonly external: number;
+  readonly arrayBuffers: number;
+  /** V8's heap spaces: size (reserved and committed) and used, bytes. */
+  readonly spaces: Record<string, { size: number; used: number }>;
+  /** V8 malloc'ed memory (outside the heap). */
+  readonly mallocedMemory: number;
+  /** /proc/<pid>/status: anonymous memory vs mapped files (the node binary, shared libraries). */
+  readonly rssAnon: number;
+  readonly rssFile: number;
+  /** Whether a full garbage collection ran just before these figures (`gc: true`, needs --expose-gc). */
+  readonly afterGc: boolean;
+}
+
+/**
+ * Loaded with --require into a child started with `probe: true`: answers {type:'memory'} on the
+ * IPC channel with its memoryUsage() and V8's heap figures. The channel is unref'd, so it keeps
+ * nothing alive, and the app's code is not touched.
+ */
+const PROBE = `'use strict';
+const v8 = require('node:v8');
+process.channel && process.channel.unref();
+process.on('message', (m) => {
+  if (!m || m.type !== 'memory') return;
+  const afterGc = Boolean(m.gc && typeof globalThis.gc === 'function');
+  if (afterGc) globalThis.gc();
+  const u = process.memoryUsage();
+  const spaces = {};
+  for (const s of v8.getHeapSpaceStatistics()) spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+  process.send({ type: 'memory', id: m.id, value: { rss: u.rss, heapTotal: u.heapTotal, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers, spaces, mallocedMemory: v8.getHeapStatistics().malloced_memory, afterGc } });
+});
+`;
+
+/**
+ * The V8 heap limits Node gives itself in a process whose memory is limited to `memoryMb` (a
+ * container's limit, as on a Flex Consumption instance: Node sizes V8's heap from the constrained
+ * memory), written as the flags that set the same limits: old generation = memory / 2 (a quarter
+ * of the memory times V8's heap-limit multiplier of 2 on 64-bit without pointer compression, at
+ * most 4096 MB); semi-space = old generation / 128 (/ 256 at 256 MB or less), 1 to 16 MB.
+ * Checked with Node 20 under a memory cgroup of 512, 2048 and 4096 MB: heap_size_limit 259, 1048
+ * and 2096 MB, exactly what these flags give (old generation + 3 semi-spaces).
+ */
+export function instanceHeapFlags(memoryMb: number): string[] {
+  const oldMb = Math.min(4096, Math.floor(memoryMb / 2));
+  const semiMb = Math.min(16, Math.max(1, Math.floor(oldMb / (oldMb <= 256 ? 256 : 128))));
+  return [`--max-old-space-size=${oldMb}`, `--max-semi-space-size=${semiMb}`];
 }
 
 const children = new Set<ChildProcess>();
@@ -36,15 +91,28 @@ export async function stopAllChildren(): Promise<void> {
   workDir = undefined;
 }
 
-export async function serve(script: string, env: Record<string, string>): Promise<Served> {
+export interface ServeOptions {
+  /** Node options before the script (V8 flags, --require, ...). */
+  readonly nodeArgs?: readonly string[];
+  /** Preload the memory probe and open an IPC channel to it, for `memory()`. */
+  readonly probe?: boolean;
+}
+
+export async function serve(script: string, env: Record<string, string>, options: ServeOptions = {}): Promise<Served> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
+  const nodeArgs = [...(options.nodeArgs ?? [])];
+  if (options.probe) {
+    const probe = path.join(emptyWorkDir(), 'memory-probe.cjs');
+    writeFileSync(probe, PROBE);
+    nodeArgs.push('--require', probe);
+  }
   const spawnedAt = process.hrtime.bigint();
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: emptyWorkDir(),
     env: { ...process.env, ...env, PUBLIC_BASE_URL: url, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.probe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -53,6 +121,7 @@ export async function serve(script: string, env: Record<string, string>): Promis
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  let nextId = 0;
   return {
     child,
     url,
@@ -62,6 +131,24 @@ export async function serve(script: string, env: Record<string, string>): Promis
       await stopChild(child, 3000);
       children.delete(child);
     },
+    memory: (memoryOptions = {}) =>
+      new Promise<MemoryBreakdown>((resolve, reject) => {
+        if (!options.probe || !child.connected) return reject(new Error('memory(): the child was not started with probe: true, or has exited'));
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          child.off('message', onMessage);
+          reject(new Error('memory(): the child did not answer in 10 s'));
+        }, 10_000);
+        const onMessage = (message: { type?: string; id?: number; value?: Omit<MemoryBreakdown, 'rssAnon' | 'rssFile'> }): void => {
+          if (message?.type !== 'memory' || message.id !== id || !message.value) return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          const proc = rssOf(child.pid!);
+          resolve({ ...message.value, rssAnon: proc.anon ?? Number.NaN, rssFile: proc.file ?? Number.NaN });
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'memory', id, gc: memoryOptions.gc === true });
+      }),
   };
 }
 
@@ -94,15 +181,20 @@ export async function msUntil200(served: Served, path: string, options: { cookie
   }
 }
 
-/** Resident set size and its peak of a process, in bytes (Linux /proc; ps elsewhere). */
-export function rssOf(pid: number): { rss: number; peak: number | undefined } {
+/**
+ * Resident set size and its peak of a process, in bytes (Linux /proc; ps elsewhere), and on Linux
+ * its anonymous and file-backed parts.
+ */
+export function rssOf(pid: number): { rss: number; peak: number | undefined; anon?: number; file?: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string): number | undefined => {
       const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
       return match ? Number(match[1]) * 1024 : undefined;
     };
-    return { rss: kb('VmRSS') ?? Number.NaN, peak: kb('VmHWM') };
+    const anon = kb('RssAnon');
+    const file = kb('RssFile');
+    return { rss: kb('VmRSS') ?? Number.NaN, peak: kb('VmHWM'), ...(anon !== undefined ? { anon } : {}), ...(file !== undefined ? { file } : {}) };
   } catch {
     try {
       return { rss: Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024, peak: undefined };

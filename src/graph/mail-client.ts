@@ -4,6 +4,7 @@
  * challenges surfaced to the caller (who must get a new token with those claims).
  */
 import { AppError, ErrorCode, unavailable } from '../errors';
+import { fetchTransport, nodeTransport, type GraphAnswer, type GraphTransport, type NodeTransportOptions } from './transport';
 
 export interface MailMessage {
   readonly id: string;
@@ -39,7 +40,10 @@ export class ClaimsChallengeError extends Error {
 
 export interface GraphClientOptions {
   readonly endpoint: string;
+  /** Talk HTTP through this fetch instead of Node's http/https client (transport.ts); for tests. */
   readonly fetch?: typeof fetch;
+  /** The pool of the default transport (ignored with `fetch`). */
+  readonly connections?: NodeTransportOptions;
   readonly sleep?: (ms: number) => Promise<void>;
   /** Total time the client may spend waiting for Graph to recover before answering 503. */
   readonly retryBudgetMs?: number;
@@ -56,7 +60,7 @@ const RETRYABLE = new Set([408, 429]);
 
 export class GraphMailClient {
   private readonly endpoint: string;
-  private readonly fetchImpl: typeof fetch;
+  private readonly transport: GraphTransport;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly retryBudgetMs: number;
   private readonly requestTimeoutMs: number;
@@ -65,7 +69,7 @@ export class GraphMailClient {
 
   constructor(options: GraphClientOptions) {
     this.endpoint = options.endpoint.endsWith('/') ? options.endpoint : `${options.endpoint}/`;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.transport = options.fetch ? fetchTransport(options.fetch) : nodeTransport(options.connections);
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.retryBudgetMs = options.retryBudgetMs ?? 4000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -108,20 +112,18 @@ export class GraphMailClient {
 
   private async get(url: URL, accessToken: string): Promise<unknown> {
     const deadline = Date.now() + this.retryBudgetMs;
+    const headers = { Authorization: `Bearer ${accessToken}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' };
     for (let attempt = 0; ; attempt++) {
-      let response: Response;
+      let response: GraphAnswer;
       try {
-        response = await this.fetchImpl(url, {
-          headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' },
-          signal: AbortSignal.timeout(this.requestTimeoutMs),
-        });
+        response = await this.transport(url, headers, this.requestTimeoutMs);
       } catch (error) {
         const wait = backoff(attempt);
         if (Date.now() + wait > deadline) throw graphUnavailable(error, 5);
         await this.sleep(wait);
         continue;
       }
-      if (response.ok) {
+      if (response.status >= 200 && response.status < 300) {
         try {
           return await response.json();
         } catch (error) {
@@ -134,13 +136,13 @@ export class GraphMailClient {
       }
 
       if (RETRYABLE.has(response.status) || response.status >= 500) {
-        const retryAfter = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt);
-        await response.body?.cancel();
+        const retryAfter = retryAfterMs(response.header('retry-after')) ?? backoff(attempt);
+        await response.discard();
         if (Date.now() + retryAfter > deadline) throw graphUnavailable(undefined, Math.ceil(Math.max(retryAfter, 1000) / 1000));
         await this.sleep(retryAfter);
         continue;
       }
-      const claims = response.status === 401 ? claimsChallengeOf(response.headers.get('www-authenticate')) : undefined;
+      const claims = response.status === 401 ? claimsChallengeOf(response.header('www-authenticate')) : undefined;
       const error = await graphErrorOf(response);
       if (claims) throw new ClaimsChallengeError(claims);
       throw error;
@@ -217,7 +219,7 @@ export function claimsChallengeOf(header: string | null): string | undefined {
   }
 }
 
-async function graphErrorOf(response: Response): Promise<AppError> {
+async function graphErrorOf(response: GraphAnswer): Promise<AppError> {
   let code = `http_${response.status}`;
   try {
     const body = (await response.json()) as { error?: { code?: unknown } };
@@ -225,7 +227,7 @@ async function graphErrorOf(response: Response): Promise<AppError> {
   } catch {
     // not JSON: keep the status-based code
   }
-  const requestId = response.headers.get('request-id') ?? undefined;
+  const requestId = response.header('request-id') ?? undefined;
   const details = { graphError: code, graphStatus: response.status, ...(requestId ? { requestId } : {}) };
   if (response.status === 403) {
     // Consent for the mail scope withdrawn, or a policy forbids it: retrying cannot help.
