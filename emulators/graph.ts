@@ -37,7 +37,7 @@ export interface GraphEmulatorOptions {
   readonly mailboxes?: Readonly<Record<string, readonly GraphMessage[]>>;
   /** Users without a mailbox get a generated one (default true); when false they get 404 MailboxNotEnabledForRESTAPI. */
   readonly autoSeed?: boolean;
-  /** Delay added to every Graph API response (not the admin routes). */
+  /** Latency of every Graph API response (not the admin routes), counted from the request's arrival. */
   readonly latencyMs?: number;
   /** Answer 429 ApplicationThrottled beyond this many concurrent requests per mailbox (Outlook: 4). 0 = off (default). */
   readonly mailboxConcurrencyLimit?: number;
@@ -164,6 +164,10 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
       await admin(req, res, url);
       return;
     }
+    // The injected latency counts from the request's arrival, so this emulator's own work (token
+    // checks, building the page) is inside it, as a real service's processing is inside its latency.
+    const due = performance.now() + settings.latencyMs;
+    const untilDue = (): Promise<void> => sleep(Math.max(0, due - performance.now()));
     const requestId = randomUUID();
     const clientHeader = req.headers['client-request-id'];
     const clientRequestId = typeof clientHeader === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(clientHeader) ? clientHeader : requestId;
@@ -194,7 +198,7 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     // 1. The token.
     const token = bearerTokenOf(req.headers.authorization);
     if (!token) {
-      await sleep(settings.latencyMs);
+      await untilDue();
       sendUnauthorized(ctx, 'Access token is empty.');
       return;
     }
@@ -202,7 +206,7 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     try {
       claims = await verifier.verify(token);
     } catch (error) {
-      await sleep(settings.latencyMs);
+      await untilDue();
       if (error instanceof JwtVerificationError && error.reason === 'jwks_unavailable') {
         sendGraphError(ctx, 503, 'ServiceNotAvailable', 'The service is temporarily unavailable. Please retry later.', { 'retry-after': '1' });
         return;
@@ -213,12 +217,12 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     const oid = stringClaim(claims, 'oid');
     const scopes = scopesOf(claims);
     if (scopes.size === 0) {
-      await sleep(settings.latencyMs);
+      await untilDue();
       sendGraphError(ctx, route === 'me' ? 400 : 403, route === 'me' ? 'BadRequest' : 'ErrorAccessDenied', route === 'me' ? '/me request is only valid with delegated authentication flow.' : 'Access is denied. Check credentials and try again.');
       return;
     }
     if (!oid) {
-      await sleep(settings.latencyMs);
+      await untilDue();
       sendUnauthorized(ctx, 'Access token validation failure. The token has no oid claim.');
       return;
     }
@@ -238,7 +242,7 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     };
     res.on('close', release);
     try {
-      await sleep(settings.latencyMs);
+      await untilDue();
       if (settings.mailboxConcurrencyLimit > 0 && active > settings.mailboxConcurrencyLimit) {
         sendGraphError(ctx, 429, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', { 'retry-after': '1' });
         return;
