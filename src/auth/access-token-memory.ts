@@ -11,9 +11,11 @@
  *   (`refreshMarginMs` before expiry, MSAL's default 5 minutes), so it cannot delay a refresh;
  * - a refresh, a claims challenge or a refused token never reads it (the token service bypasses it
  *   and replaces the entry with the new token); taking the refresh lease forgets the account;
- * - sign-out and "forget me" forget the account at once;
+ * - sign-out and "forget me" forget the account at once, and a token an acquisition in flight
+ *   during the forget brings back is not remembered (invalidation-log.ts);
  * - at most `maxEntries` entries, least recently used out first, holding the access token only.
  */
+import { InvalidationLog } from '../cache/invalidation-log';
 import type { Clock } from '../clock';
 import type { AccessToken } from './token-service';
 
@@ -36,6 +38,7 @@ export class AccessTokenMemory {
   readonly stats = { hits: 0, misses: 0 };
   /** `homeAccountId|scopes` -> entry; Map order is insertion order, so re-inserting on use keeps LRU first. */
   readonly #entries = new Map<string, Entry>();
+  readonly #forgotten = new InvalidationLog();
 
   constructor(private readonly options: AccessTokenMemoryOptions) {}
 
@@ -59,8 +62,15 @@ export class AccessTokenMemory {
     return entry.token;
   }
 
-  set(homeAccountId: string, scopes: readonly string[], token: AccessToken): void {
+  /** Take before asking MSAL for the token that goes to `set`. */
+  mark(): number {
+    return this.#forgotten.mark();
+  }
+
+  /** Remembers `token`, unless the account was forgotten after `mark` (the token may predate a sign-out or a refusal). */
+  set(homeAccountId: string, scopes: readonly string[], token: AccessToken, mark: number): void {
     if (this.options.ttlMs <= 0 || this.options.maxEntries <= 0) return;
+    if (this.#forgotten.forgottenSince(homeAccountId.toLowerCase(), mark)) return;
     const key = keyOf(homeAccountId, scopes);
     this.#entries.delete(key);
     // Only what a caller needs: MSAL's result also carries the ID token and the account.
@@ -72,11 +82,13 @@ export class AccessTokenMemory {
   }
 
   forgetAccount(homeAccountId: string): void {
+    this.#forgotten.forget(homeAccountId.toLowerCase());
     const prefix = `${homeAccountId.toLowerCase()}|`;
     for (const key of this.#entries.keys()) if (key.startsWith(prefix)) this.#entries.delete(key);
   }
 
   clear(): void {
+    this.#forgotten.forgetAll();
     this.#entries.clear();
   }
 }

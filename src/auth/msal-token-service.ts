@@ -78,12 +78,7 @@ export class MsalTokenService implements TokenService {
       this.counters.coalesced++;
       return running;
     }
-    const call = this.#acquire(homeAccountId, [...scopes], options)
-      .then((result) => {
-        memory?.set(homeAccountId, scopes, result);
-        return result;
-      })
-      .finally(() => this.#inFlight.delete(key));
+    const call = this.#acquire(homeAccountId, [...scopes], options).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, call);
     return call;
   }
@@ -134,11 +129,12 @@ export class MsalTokenService implements TokenService {
    * margin, under the lease, rather than early and unguarded.
    */
   async #fromCache(homeAccountId: string, scopes: string[]): Promise<AuthenticationResult | undefined> {
+    const remember = this.#rememberer(homeAccountId, scopes);
     const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId), offline: true });
     try {
       const result = await app.acquireTokenSilent({ account: this.#account(homeAccountId), scopes });
       this.counters.servedFromCache++;
-      return result;
+      return remember(result);
     } catch (error) {
       if (neededNetwork(app)) return undefined;
       throw error;
@@ -159,8 +155,9 @@ export class MsalTokenService implements TokenService {
           // Read storage, not the memory copy: another instance may have refreshed between our
           // first look and the lease, and then MSAL answers from that cache without redeeming.
           this.#forgetMemory(homeAccountId);
+          const remember = this.#rememberer(homeAccountId, scopes);
           this.counters.refreshes++;
-          return await withCredentialRetry(this.#options.credentials, async () => {
+          const result = await withCredentialRetry(this.#options.credentials, async () => {
             const app = await this.#options.msal.create({ cachePlugin: this.#plugin(homeAccountId) });
             return app.acquireTokenSilent({
               account: this.#account(homeAccountId),
@@ -169,6 +166,7 @@ export class MsalTokenService implements TokenService {
               ...(options.forceRefresh ? { forceRefresh: true } : {}),
             });
           });
+          return remember(result);
         } finally {
           await store.releaseLease(lease).catch(() => {
             // The lease expires by itself; a failed release only delays waiters by its TTL.
@@ -187,6 +185,19 @@ export class MsalTokenService implements TokenService {
         if (cached) return cached;
       }
     }
+  }
+
+  /**
+   * What keeps a token MSAL is about to hand out in the access-token memory. Made before asking
+   * MSAL, so a sign-out or a refresh that forgets the account meanwhile keeps the token out.
+   */
+  #rememberer(homeAccountId: string, scopes: readonly string[]): (result: AuthenticationResult) => AuthenticationResult {
+    const { memory } = this.#options;
+    const mark = memory?.mark() ?? 0;
+    return (result) => {
+      memory?.set(homeAccountId, scopes, result, mark);
+      return result;
+    };
   }
 
   /** Drops this instance's memory of the account (cache copy and access tokens): the next look goes to storage. */

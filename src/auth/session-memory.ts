@@ -6,19 +6,22 @@
  * own memory copy (memory-l1.ts), such a request touches storage not at all.
  *
  * What it trades, exactly:
- * - Sign-out or "forget me" on this instance forgets the memory at once. On another instance a
+ * - Sign-out or "forget me" on this instance forgets the memory at once, including what a read
+ *   still in flight during it would bring back (invalidation-log.ts). On another instance a
  *   session ended elsewhere is still honoured for at most `ttlMs` (SESSION_MEMORY_TTL_SECONDS,
  *   default 30 s). That only matters for a stolen cookie, and is small next to the access token
  *   Graph itself keeps accepting for up to an hour after any sign-out. `ttlMs: 0` turns the memory
  *   off: every request then reads its session from storage (one read in all, with the token cache,
  *   see shared-read.ts).
  * - Idle and absolute expiry are checked on every request all the same (sessions.ts), against the
- *   remembered times; the sliding write (at most once an hour) updates the memory too.
+ *   remembered times; the sliding write (at most once an hour) updates the remembered times but
+ *   not the moment of the read, so it cannot stretch how long a session ended elsewhere is honoured.
  * - Absence is never remembered: a sign-in on another instance is seen at once.
  * - Memory: at most `maxEntries` small records (profile and times, no tokens), least recently used
  *   out first.
  */
 import type { Clock } from '../clock';
+import { InvalidationLog } from '../cache/invalidation-log';
 import { partitionKeyOf } from '../cache/token-cache-store';
 import type { SessionRecord, SessionRef, SessionStore } from './session-store';
 
@@ -42,6 +45,8 @@ export class RememberingSessionStore implements SessionStore {
   readonly stats: SessionMemoryStats = { hits: 0, misses: 0 };
   /** Map iteration order is insertion order: re-inserting on use keeps the least recently used first. */
   readonly #remembered = new Map<string, Remembered>();
+  /** Keyed by account partition: a sign-out skips remembering any of the account's sessions read during it. */
+  readonly #forgotten = new InvalidationLog();
 
   constructor(
     readonly inner: SessionStore,
@@ -50,7 +55,7 @@ export class RememberingSessionStore implements SessionStore {
 
   async create(ref: SessionRef, record: SessionRecord): Promise<void> {
     await this.inner.create(ref, record);
-    this.#remember(ref, record);
+    this.#remember(ref, record, this.options.clock());
   }
 
   async get(ref: SessionRef): Promise<SessionRecord | undefined> {
@@ -64,20 +69,28 @@ export class RememberingSessionStore implements SessionStore {
     }
     this.stats.misses += 1;
     this.#remembered.delete(key);
+    const mark = this.#forgotten.mark();
     const record = await this.inner.get(ref);
-    if (record !== undefined) this.#remember(ref, record);
+    if (record !== undefined && !this.#forgotten.forgottenSince(partitionKeyOf(ref.homeAccountId), mark)) {
+      this.#remember(ref, record, this.options.clock());
+    }
     return record;
   }
 
   async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
     await this.inner.touch(ref, lastSeenAt, idleExpiresAt);
     const remembered = this.#remembered.get(keyOf(ref));
-    if (remembered !== undefined) this.#remember(ref, { ...remembered.record, lastSeenAt, idleExpiresAt });
+    if (remembered !== undefined) this.#remember(ref, { ...remembered.record, lastSeenAt, idleExpiresAt }, remembered.readAt);
   }
 
   async delete(ref: SessionRef): Promise<void> {
-    this.#remembered.delete(keyOf(ref));
-    await this.inner.delete(ref);
+    this.#forget(ref);
+    try {
+      await this.inner.delete(ref);
+    } finally {
+      // A read that started before the delete reached storage may still find the row.
+      this.#forget(ref);
+    }
   }
 
   countLiveForAccount(homeAccountId: string, now: number): Promise<number> {
@@ -99,21 +112,28 @@ export class RememberingSessionStore implements SessionStore {
 
   /** Forgets every remembered session (the benchmark's "first visit" runs). */
   clear(): void {
+    this.#forgotten.forgetAll();
     this.#remembered.clear();
   }
 
-  #remember(ref: SessionRef, record: SessionRecord): void {
+  #remember(ref: SessionRef, record: SessionRecord, readAt: number): void {
     if (this.options.ttlMs <= 0 || this.options.maxEntries <= 0) return;
     const key = keyOf(ref);
     this.#remembered.delete(key);
-    this.#remembered.set(key, { record, readAt: this.options.clock() });
+    this.#remembered.set(key, { record, readAt });
     for (const oldest of this.#remembered.keys()) {
       if (this.#remembered.size <= this.options.maxEntries) break;
       this.#remembered.delete(oldest);
     }
   }
 
+  #forget(ref: SessionRef): void {
+    this.#forgotten.forget(partitionKeyOf(ref.homeAccountId));
+    this.#remembered.delete(keyOf(ref));
+  }
+
   #forgetAccount(homeAccountId: string): void {
+    this.#forgotten.forget(partitionKeyOf(homeAccountId));
     const prefix = `${partitionKeyOf(homeAccountId)}/`;
     for (const key of this.#remembered.keys()) if (key.startsWith(prefix)) this.#remembered.delete(key);
   }

@@ -53,13 +53,17 @@ export interface SessionStore {
  * and what to do with them. Implemented by the token cache's memory copy (l1-token-cache-store.ts).
  */
 export interface TokenCacheRowsSink {
-  /** True when the account's token cache has no fresh copy in memory. */
-  wantsRows(homeAccountId: string): boolean;
   /** The row keys the token cache reads, as a half-open range [from, to). */
   readonly rowKeyRange: { readonly from: string; readonly to: string };
-  /** Takes the rows the shared read found (possibly none). Must not throw. */
-  acceptRows(homeAccountId: string, rows: readonly TableEntityResult<Record<string, unknown>>[]): Promise<void>;
+  /**
+   * Called just before the read. Undefined when the account's token cache has a fresh copy in
+   * memory (the read is then the session row alone); otherwise what takes the rows the read found
+   * (possibly none), which must not throw.
+   */
+  receiverFor(homeAccountId: string): TokenCacheRowsReceiver | undefined;
 }
+
+export type TokenCacheRowsReceiver = (rows: readonly TableEntityResult<Record<string, unknown>>[]) => Promise<void>;
 
 export function hashSessionId(id: string): string {
   return createHash('sha256').update(id).digest('hex');
@@ -138,7 +142,8 @@ export class TableSessionStore implements SessionStore {
 
   async get(ref: SessionRef): Promise<SessionRecord | undefined> {
     const sink = this.options.tokenCacheRows;
-    if (sink?.wantsRows(ref.homeAccountId)) return this.getWithTokenCache(ref, sink);
+    const receiver = sink?.receiverFor(ref.homeAccountId);
+    if (sink && receiver) return this.getWithTokenCache(ref, sink.rowKeyRange, receiver);
     return this.guard(async () => {
       const { partitionKey, rowKey } = keysOf(ref);
       try {
@@ -220,9 +225,8 @@ export class TableSessionStore implements SessionStore {
   }
 
   /** One query for the session row and the token cache's rows; the cache gets its rows, we keep ours. */
-  private async getWithTokenCache(ref: SessionRef, sink: TokenCacheRowsSink): Promise<SessionRecord | undefined> {
+  private async getWithTokenCache(ref: SessionRef, { from, to }: TokenCacheRowsSink['rowKeyRange'], receiver: TokenCacheRowsReceiver): Promise<SessionRecord | undefined> {
     const { partitionKey, rowKey } = keysOf(ref);
-    const { from, to } = sink.rowKeyRange;
     const rows = await this.guard(async () => {
       const found: TableEntityResult<Record<string, unknown>>[] = [];
       const query = this.client.listEntities<Record<string, unknown>>({
@@ -236,7 +240,7 @@ export class TableSessionStore implements SessionStore {
       return found;
     });
     const session = rows.find((row) => row.rowKey === rowKey);
-    await sink.acceptRows(ref.homeAccountId, session ? rows.filter((row) => row !== session) : rows);
+    await receiver(session ? rows.filter((row) => row !== session) : rows);
     return session ? toRecord(session as unknown as SessionEntity) : undefined;
   }
 

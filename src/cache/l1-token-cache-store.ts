@@ -3,6 +3,8 @@
  * Reads are served from the copy while it is fresh; writes go to storage, ETag-conditional as
  * always, and refresh the copy with the new ETag; any failed write drops the copy, so the merge
  * path re-reads storage. Absence is never cached: a sign-in on another instance must be seen at once.
+ * A read or write that an invalidation overtook (it started before, answered after) does not fill
+ * the copy: it may hold what the invalidation was there to drop.
  */
 import type { MemoryL1 } from './memory-l1';
 import {
@@ -32,17 +34,19 @@ export class L1TokenCacheStore implements TokenCacheStore {
     const partition = partitionKeyOf(homeAccountId);
     const copy = this.l1.get(partition);
     if (copy !== undefined) return copy;
+    const mark = this.l1.mark();
     const stored = await this.inner.read(homeAccountId);
     if (stored === undefined) this.l1.invalidate(partition);
-    else this.l1.set(partition, stored);
+    else this.l1.set(partition, stored, mark);
     return stored;
   }
 
   async write(homeAccountId: string, data: string, options: WriteOptions): Promise<{ etag: string }> {
     const partition = partitionKeyOf(homeAccountId);
+    const mark = this.l1.mark();
     try {
       const written = await this.inner.write(homeAccountId, data, options);
-      this.l1.set(partition, { data, etag: written.etag });
+      this.l1.set(partition, { data, etag: written.etag }, mark);
       return written;
     } catch (error) {
       this.l1.invalidate(partition);

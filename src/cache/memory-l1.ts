@@ -16,7 +16,8 @@
  *   Entra tolerates it (the old refresh token stays valid), a provider with reuse detection
  *   revokes the whole grant. So a refresh never starts from the L1: after taking the lease the
  *   caller drops the copy (`invalidate`) and reads storage, sees the other instance's refresh and
- *   uses it. The price of staleness is therefore one lease round trip and one extra read, never an
+ *   uses it. A read that started before the `invalidate` and answers after it cannot refill the
+ *   copy in between (`set` takes the `mark` from before the read; invalidation-log.ts). The price of staleness is therefore one lease round trip and one extra read, never an
  *   extra redemption.
  * - Sign-out or "forget me" on another instance: storage is cleared at once, but this instance may
  *   keep its copy for up to `ttlMs`. The session row is read from storage on every request (the
@@ -27,6 +28,7 @@
  *   request), bounded by `maxBytes`; `maxBytes: 0` turns the L1 off.
  */
 import type { Clock } from '../clock';
+import { InvalidationLog } from './invalidation-log';
 import type { StoredCache } from './token-cache-store';
 
 export interface MemoryL1Options {
@@ -54,6 +56,7 @@ export class MemoryL1 {
   readonly #maxBytes: number;
   readonly #ttlMs: number;
   readonly #clock: Clock;
+  readonly #invalidations = new InvalidationLog();
   #bytes = 0;
 
   constructor(options: MemoryL1Options) {
@@ -93,7 +96,17 @@ export class MemoryL1 {
     return slot !== undefined && this.#clock() - slot.storedAt < this.#ttlMs;
   }
 
-  set(partition: string, value: StoredCache): void {
+  /** Take before the storage read or write whose result goes to `set`. */
+  mark(): number {
+    return this.#invalidations.mark();
+  }
+
+  /**
+   * Keeps `value` as the partition's copy, unless the partition was invalidated after `mark`: the
+   * value then came from a read or write that an invalidation overtook, and may be older than it.
+   */
+  set(partition: string, value: StoredCache, mark: number): void {
+    if (this.#invalidations.forgottenSince(partition, mark)) return;
     const existing = this.#slots.get(partition);
     if (existing !== undefined) this.#remove(partition, existing);
     if (!this.enabled) return;
@@ -110,11 +123,13 @@ export class MemoryL1 {
   }
 
   invalidate(partition: string): void {
+    this.#invalidations.forget(partition);
     const slot = this.#slots.get(partition);
     if (slot !== undefined) this.#remove(partition, slot);
   }
 
   clear(): void {
+    this.#invalidations.forgetAll();
     this.#slots.clear();
     this.#bytes = 0;
   }

@@ -17,10 +17,14 @@ import { partitionKeyOf } from './token-cache-store';
 export function tokenCacheRowsSink(table: TableTokenCacheStore, l1: MemoryL1): TokenCacheRowsSink {
   return {
     rowKeyRange: table.rowKeyRange,
-    wantsRows: (homeAccountId) => l1.enabled && !l1.isFresh(partitionKeyOf(homeAccountId)),
-    acceptRows: async (homeAccountId, rows) => {
-      const stored = await table.decodeRows(homeAccountId, rows);
-      if (stored !== undefined) l1.set(partitionKeyOf(homeAccountId), stored);
+    receiverFor: (homeAccountId) => {
+      const partition = partitionKeyOf(homeAccountId);
+      if (!l1.enabled || l1.isFresh(partition)) return undefined;
+      const mark = l1.mark();
+      return async (rows) => {
+        const stored = await table.decodeRows(homeAccountId, rows);
+        if (stored !== undefined) l1.set(partition, stored, mark);
+      };
     },
   };
 }

@@ -149,4 +149,39 @@ describe('RememberingSessionStore', () => {
     await store.get(device);
     expect(inner.gets).toBe(2);
   });
+
+  it('a read in flight during a sign-out on this instance does not bring the session back', async () => {
+    const { inner, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await inner.create(device, record(a));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const storageGet = inner.get.bind(inner);
+    jest.spyOn(inner, 'get').mockImplementationOnce(async (r) => {
+      const found = await storageGet(r); // storage still has the row
+      await gate;
+      return found;
+    });
+    const reading = store.get(device); // another request of the same user
+    await store.delete(device); // sign-out
+    release();
+    expect(await reading).toBeDefined(); // that request started before the sign-out
+    inner.gets = 0;
+    expect(await store.get(device)).toBeUndefined();
+    expect(inner.gets).toBe(1);
+  });
+
+  it('the sliding write does not stretch how long a sign-out elsewhere goes unseen', async () => {
+    const { inner, clock, store } = setUp(30_000);
+    const a = account();
+    const device = ref(a);
+    await inner.create(device, record(a));
+    await store.get(device);
+    await inner.delete(device); // signed out on another instance
+    clock.advance(29_000);
+    await store.touch(device, 5, 15); // storage ignores a touch of a row that is gone
+    clock.advance(1_000);
+    expect(await store.get(device)).toBeUndefined();
+  });
 });

@@ -91,8 +91,7 @@ describe('TableSessionStore on Azurite', () => {
     const received: string[][] = [];
     const sink: TokenCacheRowsSink = {
       rowKeyRange: cache.rowKeyRange,
-      wantsRows: () => true,
-      acceptRows: async (_account, rows) => void received.push(rows.map((row) => row.rowKey!)),
+      receiverFor: () => async (rows) => void received.push(rows.map((row) => row.rowKey!)),
     };
     const shared = new TableSessionStore(client, { tokenCacheRows: sink });
     expect((await shared.get(mine))?.homeAccountId).toBe(account);

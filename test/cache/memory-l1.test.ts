@@ -3,6 +3,8 @@ import { L1TokenCacheStore } from '../../src/cache/l1-token-cache-store';
 import { MemoryL1 } from '../../src/cache/memory-l1';
 import { MemoryTokenCacheBacking, MemoryTokenCacheStore } from '../../src/cache/memory-token-cache-store';
 import { saveTokenCache } from '../../src/cache/save';
+import { tokenCacheRowsSink } from '../../src/cache/shared-read';
+import type { TableTokenCacheStore } from '../../src/cache/table-token-cache-store';
 import { partitionKeyOf } from '../../src/cache/token-cache-store';
 import { parseKeyRing } from '../../src/crypto/keyring';
 import { accessTokenEntry, accessTokenKey, buildCache, newIdentity } from './msal-cache-fixture';
@@ -18,7 +20,7 @@ describe('MemoryL1', () => {
 
   it('serves an entry until its TTL, then forgets it', () => {
     const l1 = new MemoryL1({ maxBytes: 10_000, ttlMs: 30_000, clock });
-    l1.set('p', entry(10));
+    l1.set('p', entry(10), l1.mark());
     now += 29_999;
     expect(l1.get('p')).toEqual(entry(10));
     now += 1;
@@ -30,11 +32,11 @@ describe('MemoryL1', () => {
 
   it('evicts the least recently used entries when over its byte bound', () => {
     const l1 = new MemoryL1({ maxBytes: 3 * (2 * (1 + 100 + 1) + 64), ttlMs: 60_000, clock });
-    l1.set('a', entry(100));
-    l1.set('b', entry(100));
-    l1.set('c', entry(100));
+    l1.set('a', entry(100), l1.mark());
+    l1.set('b', entry(100), l1.mark());
+    l1.set('c', entry(100), l1.mark());
     l1.get('a'); // a is now the most recently used
-    l1.set('d', entry(100));
+    l1.set('d', entry(100), l1.mark());
     expect(l1.get('b')).toBeUndefined();
     expect(l1.get('a')).toBeDefined();
     expect(l1.get('c')).toBeDefined();
@@ -45,24 +47,34 @@ describe('MemoryL1', () => {
 
   it('does not let one oversized entry flush the others, and is off with maxBytes 0', () => {
     const l1 = new MemoryL1({ maxBytes: 1_000, ttlMs: 60_000, clock });
-    l1.set('small', entry(10));
-    l1.set('huge', entry(10_000));
+    l1.set('small', entry(10), l1.mark());
+    l1.set('huge', entry(10_000), l1.mark());
     expect(l1.get('huge')).toBeUndefined();
     expect(l1.get('small')).toBeDefined();
     const off = new MemoryL1({ maxBytes: 0, ttlMs: 60_000, clock });
-    off.set('p', entry(1));
+    off.set('p', entry(1), off.mark());
     expect(off.enabled).toBe(false);
     expect(off.get('p')).toBeUndefined();
   });
 
   it('replaces an entry in place and drops it on invalidate', () => {
     const l1 = new MemoryL1({ maxBytes: 10_000, ttlMs: 60_000, clock });
-    l1.set('p', entry(10));
-    l1.set('p', { data: 'new', etag: 'e2' });
+    l1.set('p', entry(10), l1.mark());
+    l1.set('p', { data: 'new', etag: 'e2' }, l1.mark());
     expect(l1.get('p')).toEqual({ data: 'new', etag: 'e2' });
     l1.invalidate('p');
     expect(l1.get('p')).toBeUndefined();
     expect(l1.bytes).toBe(0);
+  });
+
+  it('does not keep a value whose read an invalidation overtook', () => {
+    const l1 = new MemoryL1({ maxBytes: 10_000, ttlMs: 60_000, clock });
+    const mark = l1.mark(); // a storage read starts
+    l1.invalidate('p'); // a refresh on this instance drops the copy before reading storage itself
+    l1.set('p', { data: 'old', etag: 'e1' }, mark); // the first read answers, with the old cache
+    expect(l1.get('p')).toBeUndefined();
+    l1.set('other', { data: 'x', etag: 'e' }, mark); // other partitions are not held up
+    expect(l1.get('other')).toBeDefined();
   });
 });
 
@@ -134,5 +146,32 @@ describe('L1TokenCacheStore', () => {
     await store.removePartition(user.homeAccountId);
     expect(store.l1.get(partitionKeyOf(user.homeAccountId))).toBeUndefined();
     expect(await store.read(user.homeAccountId)).toBeUndefined();
+  });
+
+  it('a read in flight across an invalidate does not put the old cache back, from the store or from the shared session read', async () => {
+    const { storage, store } = make();
+    const { json } = buildCache(user);
+    await storage.write(user.homeAccountId, json, {});
+    const partition = partitionKeyOf(user.homeAccountId);
+
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowRead = storage.read.bind(storage);
+    jest.spyOn(storage, 'read').mockImplementationOnce(async (account) => {
+      const found = await slowRead(account);
+      await gate;
+      return found;
+    });
+    const reading = store.read(user.homeAccountId); // request 1 reads storage
+    const table = { rowKeyRange: { from: 'cache', to: 'cache.' }, decodeRows: async () => ({ data: 'old', etag: 'e-old' }) };
+    const receiver = tokenCacheRowsSink(table as unknown as TableTokenCacheStore, store.l1).receiverFor(user.homeAccountId)!; // request 2's session read goes out
+    store.invalidate(user.homeAccountId); // request 3 took the refresh lease
+    release();
+    await reading;
+    await receiver([]);
+    expect(store.l1.isFresh(partition)).toBe(false);
+    const before = store.counters.reads;
+    expect((await store.read(user.homeAccountId))?.data).toBe(json); // request 3 reads storage, not a stale copy
+    expect(store.counters.reads - before).toBe(1);
   });
 });
