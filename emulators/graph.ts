@@ -227,6 +227,12 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
       return;
     }
 
+    // The answer is built now, inside the injected latency, as a real service's processing is
+    // inside its latency; it is sent only if the checks after the wait still let it through.
+    const required = route === 'me' ? ME_SCOPES : MAIL_SCOPES;
+    const permitted = required.some((s) => scopes.has(s));
+    const answer = permitted ? (route === 'me' ? prepareMe : prepareMessages)(ctx, url, claims, oid) : undefined;
+
     // 2. Concurrency per mailbox, and the configured latency while the request is "in flight".
     stats.byUser[oid] = (stats.byUser[oid] ?? 0) + 1;
     const active = (inFlight.get(oid) ?? 0) + 1;
@@ -279,14 +285,12 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
       }
 
       // 4. Scope, then the resource.
-      const required = route === 'me' ? ME_SCOPES : MAIL_SCOPES;
-      if (!required.some((s) => scopes.has(s))) {
+      if (!answer) {
         if (route === 'me') sendGraphError(ctx, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
         else sendGraphError(ctx, 403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
         return;
       }
-      if (route === 'me') serveMe(ctx, url, claims, oid);
-      else serveMessages(ctx, url, claims, oid);
+      answer();
     } finally {
       if (res.writableEnded || res.destroyed) release();
     }
@@ -301,10 +305,11 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     return fault.spec;
   }
 
-  function serveMe(ctx: RequestContext, url: URL, claims: JwtClaims, oid: string): void {
+  /** The answer to GET /me, ready to send: built before the injected latency is waited out. */
+  function prepareMe(ctx: RequestContext, url: URL, claims: JwtClaims, oid: string): () => void {
     const params = url.searchParams;
     const bad = checkQueryOptions(params, new Set(['$select']));
-    if (bad) return sendGraphError(ctx, 400, 'BadRequest', bad);
+    if (bad) return () => sendGraphError(ctx, 400, 'BadRequest', bad);
     const name = stringClaim(claims, 'name') ?? '';
     const upn = stringClaim(claims, 'upn') ?? stringClaim(claims, 'preferred_username') ?? null;
     const [first, ...rest] = name.split(' ');
@@ -329,20 +334,22 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
       for (const raw of select.split(',')) {
         const property = raw.trim();
         const canonical = known.get(property.toLowerCase());
-        if (!canonical) return sendGraphError(ctx, 400, 'BadRequest', `Could not find a property named '${property.slice(0, 100)}' on type 'microsoft.graph.user'.`);
+        if (!canonical) return () => sendGraphError(ctx, 400, 'BadRequest', `Could not find a property named '${property.slice(0, 100)}' on type 'microsoft.graph.user'.`);
         if (!picked.includes(canonical)) picked.push(canonical);
       }
       body = { '@odata.context': `${baseUrl}v1.0/$metadata#users(${picked.join(',')})/$entity` };
       for (const key of picked) body[key] = user[key];
     }
-    sendJson(ctx, 200, body);
+    const text = JSON.stringify(body);
+    return () => sendJsonText(ctx, 200, text);
   }
 
-  function serveMessages(ctx: RequestContext, url: URL, claims: JwtClaims, oid: string): void {
+  /** The answer to GET /me/messages, ready to send: built before the injected latency is waited out. */
+  function prepareMessages(ctx: RequestContext, url: URL, claims: JwtClaims, oid: string): () => void {
     let mailbox = mailboxes.get(oid);
     if (!mailbox) {
       if (!settings.autoSeed) {
-        return sendGraphError(ctx, 404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.');
+        return () => sendGraphError(ctx, 404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.');
       }
       const address = stringClaim(claims, 'email') ?? stringClaim(claims, 'preferred_username') ?? `${oid}@example.com`;
       mailbox = seedMailbox(oid, { name: stringClaim(claims, 'name') ?? address, address }, { now: clock() });
@@ -352,14 +359,13 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
     try {
       query = parseMessageQuery(url.searchParams, settings.strictFilterOrderBy);
     } catch (error) {
-      if (error instanceof ODataError) return sendGraphError(ctx, 400, error.code, error.message);
+      if (error instanceof ODataError) return () => sendGraphError(ctx, 400, error.code, error.message);
       throw error;
     }
     const matching = mailbox.filter((m) => query.filter.every((clause) => clause.test(m)));
     matching.sort(comparatorOf(query.orderBy));
     const page = matching.slice(query.skip, query.skip + query.top);
     const bodyType = preferredBodyType(ctx.req.headers['prefer']);
-    if (bodyType) ctx.res.setHeader('preference-applied', `outlook.body-content-type="${bodyType}"`);
 
     const context = `${baseUrl}v1.0/$metadata#users('${encodeURIComponent(oid)}')/messages${query.select ? `(${query.select.join(',')})` : ''}`;
     const body: Record<string, unknown> = { '@odata.context': context };
@@ -374,7 +380,8 @@ export async function startGraph(options: GraphEmulatorOptions): Promise<GraphEm
       else next.set('$skip', String(nextSkip));
       body['@odata.nextLink'] = `${baseUrl}v1.0/me/messages?${next.toString()}`;
     }
-    sendJson(ctx, 200, body);
+    const text = JSON.stringify(body);
+    return () => sendJsonText(ctx, 200, text, bodyType ? { 'preference-applied': `outlook.body-content-type="${bodyType}"` } : {});
   }
 
   function sendClaimsChallenge(ctx: RequestContext, epoch: number): void {
@@ -809,12 +816,16 @@ interface RequestContext {
 }
 
 function sendJson(ctx: RequestContext, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendJsonText(ctx, status, JSON.stringify(body), headers);
+}
+
+function sendJsonText(ctx: RequestContext, status: number, text: string, headers: Record<string, string> = {}): void {
   if (ctx.res.headersSent || ctx.res.destroyed) return;
   ctx.onStatus?.(status);
   ctx.res.statusCode = status;
   ctx.res.setHeader('content-type', JSON_CONTENT_TYPE);
   for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
-  ctx.res.end(JSON.stringify(body));
+  ctx.res.end(text);
 }
 
 function sendGraphError(ctx: RequestContext, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
