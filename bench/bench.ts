@@ -27,7 +27,8 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,12 +42,13 @@ import type { MsalTokenService } from '../src/auth/msal-token-service';
 import { RememberingSessionStore } from '../src/auth/session-memory';
 import type { L1TokenCacheStore } from '../src/cache/l1-token-cache-store';
 import { createBaseline, type Baseline } from './baseline';
+import { createFloorRoutes } from './floor';
 import { Browser, signIn } from './browser';
 import { EmulatorAdmin, startEmulators, type EmulatorsInfo, type EntraStats, type EntraUser, type RunningEmulators } from './emulators';
 import { Driver, runDriver, type LoadJobResult } from './driver';
 import { mapLimit, median, summarize } from './load';
 import { cpuMsOf, cpuMsOfTree, instanceHeapFlags, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
-import { formatMemory, formatReport, type MemoryRun, type Results, type StormFigures, type Target, type WarmFigures } from './report';
+import { formatMemory, formatReport, type MemoryRun, type Results, type SideName, type StormFigures, type Target, type WarmFigures } from './report';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIL_PATH = '/api/mail?top=10';
@@ -81,6 +83,8 @@ export interface Settings {
   readonly signInConcurrency: number;
   readonly latency: { readonly storageMs: number; readonly tokenMs: number; readonly graphMs: number };
   readonly out: string;
+  /** `--profile <dir>`: a CPU profile of the server thread for each warm run, written there. */
+  readonly profileDir: string | undefined;
   /** --out was given (--only memory writes results.json only then). */
   readonly outGiven: boolean;
 }
@@ -124,6 +128,7 @@ function parseSettings(argv: readonly string[]): Settings {
     },
     out: path.resolve(value('--out') ?? path.join(ROOT, 'bench', 'results.json')),
     outGiven: value('--out') !== undefined,
+    profileDir: value('--profile') === undefined ? undefined : path.resolve(value('--profile')!),
   };
 }
 
@@ -134,7 +139,7 @@ interface SignedIn {
 }
 
 interface Side {
-  readonly name: 'app' | 'baseline';
+  readonly name: SideName;
   readonly host: LocalHost;
   /** A second instance of the same server (its own memory, token service and lease holder id), for the two-instance storm. */
   readonly second: LocalHost;
@@ -253,6 +258,22 @@ async function main(): Promise<void> {
   const setupSeconds = (Date.now() - setupStarted) / 1000;
   log(`signed ${users.length} users in twice in ${setupSeconds.toFixed(1)} s`);
 
+  // The rig's floor (bench/floor.ts), with each user's access token fetched once, now, by services
+  // of its own, so that the app's memories stay as the runs below expect them.
+  const floorServices = createServices(appConfig, { log: { warn: () => {}, error: () => {} } });
+  const floorTokens = new Map<string, string>();
+  await mapLimit(signedIn, 16, async ({ app }) => {
+    const homeAccountId = app.cookie.slice(app.cookie.indexOf('=') + 1).replace(/^[^.]+\./, '');
+    floorTokens.set(app.cookie, (await floorServices.tokens.acquire(homeAccountId, appConfig.graphScopes)).accessToken);
+  });
+  const floorHost = await startLocalHost({
+    routes: createFloorRoutes({ graphEndpoint: appConfig.graphEndpoint, accessTokenFor: (cookie) => floorTokens.get(cookie) }),
+    port: 0,
+    log: () => {},
+  });
+  cleanups.push(() => floorHost.stop());
+  const floor: Side = { name: 'floor', host: floorHost, second: floorHost };
+
   await setLatency(admin, driver, settings.latency);
 
   // ---------------------------------------------------------------------------------------------
@@ -263,8 +284,9 @@ async function main(): Promise<void> {
   for (const concurrency of settings.concurrencies) {
     const total = settings.warmRequests[concurrency]!;
     warm[String(concurrency)] = {};
-    for (const side of sides) {
-      const cookies = signedIn.map((s) => s[side.name].cookie);
+    for (const side of [...sides, floor]) {
+      // The floor looks tokens up by the app's cookies.
+      const cookies = signedIn.map((s) => s[side.name === 'floor' ? 'app' : side.name].cookie);
       // A short warm-up per run (JIT, keep-alive connections), not counted.
       const warmup = Math.min(Math.max(4 * concurrency, 20), 200);
       await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total: warmup, concurrency });
@@ -276,12 +298,12 @@ async function main(): Promise<void> {
         sessionMemory?.clear();
       }
       log(`warm: ${side.name}, concurrency ${concurrency}, ${total} requests`);
-      warm[String(concurrency)]![side.name] = await measureWarm(side, { cookies, offset, total, concurrency }, settings, probes);
-      if (concurrency === 1) {
+      warm[String(concurrency)]![side.name] = await measureWarm(side, { label: String(concurrency), cookies, offset, total, concurrency }, settings, probes);
+      if (concurrency === 1 && side.name !== 'floor') {
         // The same users again, one at a time: the common warm case, a user this instance served
         // moments ago (a page's next API call, the next page of mail).
         log(`warm: ${side.name}, concurrency 1, the same ${total} users again`);
-        (warm[REVISIT] ??= {})[side.name] = await measureWarm(side, { cookies, offset, total, concurrency }, settings, probes);
+        (warm[REVISIT] ??= {})[side.name] = await measureWarm(side, { label: REVISIT, cookies, offset, total, concurrency }, settings, probes);
       }
       offset += total;
     }
@@ -494,6 +516,7 @@ function notesFor(settings: Settings, l1TtlSeconds: number, sessionTtlSeconds: n
     `The app keeps per-instance memory copies of token-cache rows (TOKEN_CACHE_MEMORY_TTL_SECONDS=${l1TtlSeconds}) and of sessions (SESSION_MEMORY_TTL_SECONDS=${sessionTtlSeconds}): a warm request for a user this instance served within that time touches no storage. ` +
       'Concurrency 1 starts with both cleared, so every request there is a first visit to this instance (the worst warm case: one shared read); "1-revisit" then sends the same users again, one at a time, seconds later (the common case). ' +
       'At 16 and 64 the users come round again within seconds, so the copies serve most of them (l1Hits/l1Misses, sessionMemoryHits/sessionMemoryMisses in results.json).',
+    'Floor (bench/floor.ts): /api/mail with none of the work of a backend-for-frontend (no session, MSAL, token cache or memory; each user\'s access token fetched once before the runs, looked up by cookie), forwarding the same Graph request over the same transport through the same local host. Its overhead is what the load generator, the host glue, the loopback network and the emulated Graph cost on this machine by themselves; the app\'s overhead above it is the app\'s own.',
     'Injected latency: storage on every request at the proxy; Entra only on its token endpoint (the emulator has no latency setting for discovery); Graph on /me/messages. ' +
       '"overhead" = latency - injected Graph latency (the target\'s definition: it includes any storage read and the emulated Graph\'s own processing); "outside Graph" = latency - the Graph round trip measured at the servers\' fetch.',
     'The server under test (app or baseline, in turn) has the main thread to itself; the load generator and the storage proxy run in a worker thread, the emulators and Azurite in child processes, all on the same machine. ' +
@@ -611,7 +634,7 @@ interface Probes {
 
 async function measureWarm(
   side: Side,
-  job: { cookies: readonly string[]; offset: number; total: number; concurrency: number },
+  job: { label: string; cookies: readonly string[]; offset: number; total: number; concurrency: number },
   settings: Settings,
   probes: Probes,
 ): Promise<WarmFigures> {
@@ -622,10 +645,13 @@ async function measureWarm(
   const l1Before = l1 ? { ...l1.stats } : undefined;
   const graphBefore = { ...graphTiming };
   const cpu0 = cpuSnapshot(probes.emulatorsPid);
+  const profiler = settings.profileDir === undefined ? undefined : await startProfiler();
   const eluBefore = performance.eventLoopUtilization();
   // At concurrency 1 each request's storage traffic is known exactly: the worst request counts.
-  const run = await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, ...job, perRequestStorage: concurrency === 1 });
+  const { cookies, offset } = job;
+  const run = await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total, concurrency, perRequestStorage: concurrency === 1 });
   const elu = performance.eventLoopUtilization(eluBefore);
+  if (profiler) await profiler.stopInto(path.join(settings.profileDir!, `warm-${job.label}-${side.name}.cpuprofile`));
   const cpu = cpuDelta(cpu0, cpuSnapshot(probes.emulatorsPid));
   const [entra, graph] = await Promise.all([admin.entraStats(), admin.graphStats()]);
   const storage = run.storage;
@@ -673,6 +699,23 @@ async function measureWarm(
     ...(side.name === 'app' && sessionMemory && sessionMemoryBefore
       ? { sessionMemoryHits: sessionMemory.stats.hits - sessionMemoryBefore.hits, sessionMemoryMisses: sessionMemory.stats.misses - sessionMemoryBefore.misses }
       : {}),
+  };
+}
+
+/** The V8 profiler on this (the server's) thread: a diagnostic, its overhead is in the run's figures. */
+async function startProfiler(): Promise<{ stopInto(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return {
+    async stopInto(file) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+    },
   };
 }
 
@@ -764,13 +807,24 @@ function evaluateTargets(results: Results, settings: Settings): Target[] {
   const ratio = c64['app']!.requestsPerSecond / c64['baseline']!.requestsPerSecond;
   add('Throughput at concurrency 64: at least 2x the baseline', `${fmt(ratio, 2)}x (${fmt(c64['app']!.requestsPerSecond, 0)} vs ${fmt(c64['baseline']!.requestsPerSecond, 0)} req/s)`, ratio >= 2);
   const overhead = results.warm[REVISIT]!['app']!.overheadMs.p50;
+  const floor1 = results.warm['1']!['floor']!.overheadMs.p50;
+  const floor64 = c64['floor']!.overheadMs.p50;
   const limit = 0.05 * settings.latency.graphMs;
   add(
     'App overhead p50 under 5% of the injected Graph latency',
     `${fmt(overhead, 1)} ms at c=1 for a user this instance served in the last 30 s (limit ${fmt(limit, 1)} ms); ` +
       `${fmt(results.warm['1']!['app']!.overheadMs.p50, 1)} ms on a first visit (one storage read of ${settings.latency.storageMs} ms injected); ` +
-      `${fmt(c64['app']!.overheadMs.p50, 1)} ms at c=64, where the machine's ${results.machine.cpuCount} CPUs are saturated (see the CPU table)`,
+      `${fmt(c64['app']!.overheadMs.p50, 1)} ms at c=64, where the machine's ${results.machine.cpuCount} CPUs are saturated (see the CPU table). ` +
+      `The rig alone (floor) costs ${fmt(floor1, 1)} ms at c=1 and ${fmt(floor64, 1)} ms at c=64 of these`,
     overhead < limit,
+  );
+  // The same figure less what the rig costs by itself, measured in the same run: the app's own part.
+  const own = overhead - floor1;
+  add(
+    "App's own overhead p50, above the rig's floor (bench/floor.ts), under 5% of the injected Graph latency",
+    `${fmt(own, 1)} ms at c=1 for a user this instance served in the last 30 s (${fmt(overhead, 1)} - ${fmt(floor1, 1)} ms; limit ${fmt(limit, 1)} ms); ` +
+      `${fmt(results.warm['1']!['app']!.overheadMs.p50 - floor1, 1)} ms on a first visit; ${fmt(c64['app']!.overheadMs.p50 - floor64, 1)} ms at c=64`,
+    own < limit,
   );
   const coldRatio = results.cold.app.healthMs / results.cold.hello.healthMs;
   add('Cold start to first /api/health: at most 1.5x hello-world', `${fmt(coldRatio, 2)}x (${fmt(results.cold.app.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms)`, coldRatio <= 1.5);

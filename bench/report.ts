@@ -4,7 +4,8 @@
 import type { LatencySummary } from './load';
 import type { MemoryBreakdown } from './processes';
 
-export type SideName = 'app' | 'baseline';
+/** `floor`: the rig alone (bench/floor.ts), in the warm runs only. */
+export type SideName = 'app' | 'baseline' | 'floor';
 
 export interface WarmFigures {
   readonly requests: number;
@@ -209,7 +210,7 @@ export function formatReport(r: Results): string {
   lines.push('| c | side | req/s | p50 ms | p99 ms | overhead p50 ms | outside Graph ms (mean) | storage reads/req | writes/req | token-cache reads/req | token-cache writes/req | Entra calls/req | non-200 |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const [c, bySide] of Object.entries(r.warm)) {
-    for (const side of ['app', 'baseline'] as const) {
+    for (const side of ['app', 'baseline', 'floor'] as const) {
       const w = bySide[side];
       if (!w) continue;
       lines.push(
@@ -221,7 +222,7 @@ export function formatReport(r: Results): string {
   lines.push('| c | side | server thread | load driver + proxy | Entra/Graph/KV emulators | Azurite | machine busy % | steal % | other processes % |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const [c, bySide] of Object.entries(r.warm)) {
-    for (const side of ['app', 'baseline'] as const) {
+    for (const side of ['app', 'baseline', 'floor'] as const) {
       const w = bySide[side];
       if (!w) continue;
       const u = w.cpu;

@@ -55,6 +55,22 @@ export interface GraphClientOptions {
 const ORDER_PROPERTY = 'receivedDateTime';
 const SELECT = 'id,from,subject,receivedDateTime,bodyPreview,isRead,webLink';
 const NEXT_QUERY_PARAMS = new Set(['$skip', '$skiptoken', '$top', '$filter', '$select', '$orderby', '$count']);
+/** The Graph request for a page of the signed-in user's messages. */
+export function messagesUrl(endpoint: string, query: MailQuery): URL {
+  const url = new URL('v1.0/me/messages', endpoint.endsWith('/') ? endpoint : `${endpoint}/`);
+  if (query.nextQuery !== undefined) {
+    url.search = sanitizeNextQuery(query.nextQuery);
+  } else {
+    url.searchParams.set('$select', SELECT);
+    // Graph refuses a $filter that does not start with the $orderby property (InefficientFilter),
+    // hence the always-true date clause in front of the unread test.
+    if (query.unreadOnly) url.searchParams.set('$filter', `${ORDER_PROPERTY} ge 1900-01-01T00:00:00Z and isRead eq false`);
+    url.searchParams.set('$orderby', `${ORDER_PROPERTY} desc`);
+    url.searchParams.set('$top', String(query.top));
+  }
+  return url;
+}
+
 /** Throttling; every 5xx is retried too (a Graph outage or a gateway in front of it). */
 const RETRYABLE = new Set([408, 429]);
 
@@ -77,17 +93,7 @@ export class GraphMailClient {
   }
 
   async listMessages(accessToken: string, mailbox: string, query: MailQuery): Promise<MailPage> {
-    const url = new URL('v1.0/me/messages', this.endpoint);
-    if (query.nextQuery !== undefined) {
-      url.search = sanitizeNextQuery(query.nextQuery);
-    } else {
-      url.searchParams.set('$select', SELECT);
-      // Graph refuses a $filter that does not start with the $orderby property (InefficientFilter),
-      // hence the always-true date clause in front of the unread test.
-      if (query.unreadOnly) url.searchParams.set('$filter', `${ORDER_PROPERTY} ge 1900-01-01T00:00:00Z and isRead eq false`);
-      url.searchParams.set('$orderby', `${ORDER_PROPERTY} desc`);
-      url.searchParams.set('$top', String(query.top));
-    }
+    const url = messagesUrl(this.endpoint, query);
     const body = (await this.withMailboxSlot(mailbox, () => this.get(url, accessToken))) as {
       value?: unknown;
       '@odata.nextLink'?: unknown;
