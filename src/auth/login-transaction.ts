@@ -14,6 +14,7 @@ import { parseCookieHeader } from '../http/cookies';
 
 export const TRANSACTION_TTL_SECONDS = 600;
 const COOKIE_PREFIX = '__Host-txn-';
+const TRANSACTION_COOKIE_NAME = /^__Host-txn-[A-Za-z0-9_-]{16}$/;
 const STATE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Seals with the key ring; unseal throws when the value was tampered with, truncated, or sealed under another key or context. */
@@ -55,7 +56,8 @@ export function staleTransactionCookies(request: HttpRequest, sealer: Sealer): C
   const open: { name: string; createdAt: number }[] = [];
   const stale: string[] = [];
   for (const [name, value] of parseCookieHeader(request.headers.get('cookie'))) {
-    if (!name.startsWith(COOKIE_PREFIX)) continue;
+    // Only names this app makes: a stray name that is not a valid cookie token cannot be echoed back.
+    if (!TRANSACTION_COOKIE_NAME.test(name)) continue;
     try {
       const { createdAt } = JSON.parse(sealer.unseal(value, name)) as { createdAt: number };
       open.push({ name, createdAt: Number(createdAt) || 0 });

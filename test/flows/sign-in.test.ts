@@ -103,6 +103,22 @@ describe('sign-in, sessions and sign-out', () => {
     expect((await me(browser)).status).toBe(200);
   });
 
+  it('starts a sign-in whatever claims or stray cookies a link or a browser brings', async () => {
+    const claimsSent = async (query: string) => {
+      const login = await startLogin(new Browser(), app.url, query);
+      expect(login.status).toBe(302);
+      return new URL(login.location!).searchParams.get('claims');
+    };
+    const plain = await claimsSent('returnTo=%2F'); // msal-node's own (client capabilities)
+    for (const claims of ['{"id_token":"x"}', '{"access_token":null}', '{"userinfo":[]}']) {
+      expect(await claimsSent(`returnTo=%2F&claims=${Buffer.from(claims).toString('base64url')}`)).toBe(plain); // ignored, not passed on
+    }
+    const stray = new Browser();
+    const login = await stray.request(`${app.url}/api/login?returnTo=%2F`, { headers: { cookie: '__Host-txn-a b=x; __Host-txn-=y' } });
+    expect(login.status).toBe(302);
+    expect(login.headers.getSetCookie().filter((c) => /Max-Age=0/.test(c))).toEqual([]);
+  });
+
   it('refuses a replayed callback', async () => {
     const browser = new Browser();
     const { hops } = await signIn(browser, app.url, adele.username);
