@@ -4,7 +4,7 @@ import { takeTransaction } from '../auth/login-transaction';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
 import { AppError, ErrorCode } from '../errors';
-import { errorResponse } from '../http/handle-errors';
+import { errorResponse, FailureWithCookies } from '../http/handle-errors';
 import { readForm } from '../http/request';
 import { redirect } from '../http/responses';
 import type { Services } from '../services';
@@ -83,17 +83,28 @@ export async function callback(services: Services, request: HttpRequest, context
     return page(400, ErrorCode.LOGIN_FAILED, 'Microsoft did not return an account for this sign-in. Try again.', retry, clear);
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
-  await services.tokens.saveSignIn(account.homeAccountId, (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize());
-  const sessionCookie = await services.sessions.start(
-    {
-      homeAccountId: account.homeAccountId,
-      name: account.name ?? stringClaim(claims, 'name') ?? account.username,
-      username: account.username,
-      tenantId: account.tenantId,
-      ...(stringClaim(claims, 'login_hint') ? { logoutHint: stringClaim(claims, 'login_hint')! } : {}),
-    },
-    request,
-  );
+  const serializedCache = (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize();
+  let sessionCookie: Cookie;
+  try {
+    // The session first, then the tokens: a sign-out of the account's last other device counts
+    // live sessions before it deletes the account's tokens, and must count this one. The browser
+    // gets the session cookie only with this response, so nothing can use the session before its
+    // tokens are stored.
+    sessionCookie = await services.sessions.start(
+      {
+        homeAccountId: account.homeAccountId,
+        name: account.name ?? stringClaim(claims, 'name') ?? account.username,
+        username: account.username,
+        tenantId: account.tenantId,
+        ...(stringClaim(claims, 'login_hint') ? { logoutHint: stringClaim(claims, 'login_hint')! } : {}),
+      },
+      request,
+    );
+    await services.tokens.saveSignIn(account.homeAccountId, serializedCache);
+  } catch (error) {
+    // The transaction is spent (its code redeemed): its cookie goes, whatever the error page says.
+    throw new FailureWithCookies(error, clear);
+  }
   return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, sessionCookie] });
 }
 

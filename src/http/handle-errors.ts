@@ -1,10 +1,24 @@
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { AppError, ErrorCode, isAppError } from '../errors';
 import { errorPage } from '../web/pages';
 import { html, json } from './responses';
 import type { RouteHandler } from './route';
 
 export type ResponseKind = 'api' | 'page';
+
+/**
+ * A failure whose error response must still set these cookies (the callback deletes its one-time
+ * sign-in cookie whatever happens next). handleErrors answers for `error` and adds the cookies.
+ */
+export class FailureWithCookies extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly cookies: readonly Cookie[],
+  ) {
+    super('failure with cookies to set');
+    this.name = 'FailureWithCookies';
+  }
+}
 
 /**
  * Turns any failure of a handler into a clear response: AppError keeps its status and code (JSON for
@@ -15,14 +29,17 @@ export function handleErrors(kind: ResponseKind, handler: RouteHandler): RouteHa
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       return await handler(request, context);
-    } catch (error) {
+    } catch (thrown) {
+      const error = thrown instanceof FailureWithCookies ? thrown.error : thrown;
+      const cookies = thrown instanceof FailureWithCookies ? thrown.cookies : [];
       const appError = isAppError(error)
         ? error
         : new AppError(ErrorCode.INTERNAL, 'Something went wrong on our side. Try again in a moment.', { status: 500, cause: error });
       const line = `${context.functionName}: ${appError.code} (${appError.status}): ${appError.message}${describeCause(appError.cause)}`;
       if (appError.status >= 500) context.error(line);
       else context.warn(line);
-      return errorResponse(kind, appError);
+      const response = errorResponse(kind, appError);
+      return cookies.length > 0 ? { ...response, cookies: [...(response.cookies ?? []), ...cookies] } : response;
     }
   };
 }

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { startAzurite, type Azurite } from '../../emulators/azurite';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
-import { Browser } from '../support/http-client';
-import { signIn } from '../support/sign-in';
+import { Browser, parseForm } from '../support/http-client';
+import { signIn, startLogin } from '../support/sign-in';
 
 const MSAL_RENEWAL_OFFSET_S = 300;
 
@@ -101,6 +101,27 @@ describe('dependency faults', () => {
 
       await azurite.restart();
       expect((await browser.request(`${app.url}/api/me`)).status).toBe(200);
+      expect((await browser.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+    }, 60_000);
+
+    it('storage down at the callback: 503 storage_unavailable page, and the spent sign-in cookie is deleted all the same', async () => {
+      const browser = new Browser();
+      const start = await startLogin(browser, app.url);
+      const page = await browser.follow(start.location!);
+      const form = parseForm(page.at(-1)!.body, page.at(-1)!.url);
+      await azurite.stop();
+      try {
+        const hops = await browser.submit(form.action, { ...form.fields, username: lee.username, password: lee.password });
+        const callback = hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+        expect(callback.status).toBe(503);
+        expect(callback.headers.get('retry-after')).toBe('5');
+        expect(callback.body).toContain('storage_unavailable');
+        expect(callback.headers.getSetCookie().some((c) => /^__Host-txn-[A-Za-z0-9_-]{16}=; Path=\/; Max-Age=0/.test(c))).toBe(true);
+        expect(browser.jar.all().filter((c) => c.name.startsWith('__Host-txn-') || c.name === '__Host-session')).toEqual([]);
+      } finally {
+        await azurite.restart();
+      }
+      await signIn(browser, app.url, lee.username); // a new sign-in works once storage is back
       expect((await browser.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
     }, 60_000);
 
