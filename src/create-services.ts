@@ -2,7 +2,7 @@
  * Builds the Services of one instance from its Config. Everything here is created once per
  * process and reused by every request; nothing does I/O until a request needs it.
  */
-import { createSealer } from './crypto/seal';
+import { sealerFor } from './crypto/seal';
 import type { Config } from './config';
 import { systemClock, type Clock } from './clock';
 import { createMsalAppFactory } from './auth/msal-app';
@@ -89,8 +89,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     credentials: secrets.credentials,
     tokens,
     graph: new GraphMailClient({ endpoint: config.graphEndpoint }),
-    transactionSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:txn'),
-    cursorSealer: async () => createSealer(await secrets.keyRing.current(), 'cookie:cursor'),
+    transactionSealer: (sealed) => sealerFor(secrets.keyRing, 'cookie:txn', sealed),
+    cursorSealer: (sealed) => sealerFor(secrets.keyRing, 'cookie:cursor', sealed),
   };
 }
 

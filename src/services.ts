@@ -48,10 +48,13 @@ export interface Services {
   readonly storageTraffic: StorageTraffic;
   readonly msal: MsalAppFactory;
   readonly credentials: ClientCredentialProvider;
-  /** Seals the sign-in transaction cookie with the current key ring. */
-  transactionSealer(): Promise<Sealer>;
+  /**
+   * Seals the sign-in transaction cookie with the current key ring; `sealed` are the transaction
+   * cookies about to be opened (a key another instance already rotated to renews the ring first).
+   */
+  transactionSealer(sealed?: Iterable<string>): Promise<Sealer>;
   /** Seals mail paging cursors, bound to one user, so a cursor cannot point Graph calls elsewhere. */
-  cursorSealer(): Promise<Sealer>;
+  cursorSealer(sealed?: Iterable<string>): Promise<Sealer>;
   readonly tokens: TokenService;
   readonly graph: GraphMailClient;
 }

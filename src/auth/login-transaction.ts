@@ -52,6 +52,11 @@ export const MAX_OPEN_TRANSACTIONS = 4;
  * (from links someone else made the browser follow) would push the Cookie header past server limits.
  * Cookies that do not open are deleted too.
  */
+/** The values of the request's transaction cookies (to be opened: see Services.transactionSealer). */
+export function transactionCookieValues(request: HttpRequest): string[] {
+  return [...parseCookieHeader(request.headers.get('cookie'))].filter(([name]) => TRANSACTION_COOKIE_NAME.test(name)).map(([, value]) => value);
+}
+
 export function staleTransactionCookies(request: HttpRequest, sealer: Sealer): Cookie[] {
   const open: { name: string; createdAt: number }[] = [];
   const stale: string[] = [];

@@ -1,6 +1,6 @@
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { withCredentialRetry } from '../auth/credential-retry';
-import { takeTransaction } from '../auth/login-transaction';
+import { takeTransaction, transactionCookieValues } from '../auth/login-transaction';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
 import { AppError, ErrorCode } from '../errors';
@@ -27,7 +27,7 @@ const PROVIDER_ERRORS: Readonly<Record<string, string>> = {
 export async function callback(services: Services, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const { config, clock } = services;
   const params = request.method === 'POST' ? await readForm(request) : request.query;
-  const taken = takeTransaction(request, params.get('state'), await services.transactionSealer(), clock);
+  const taken = takeTransaction(request, params.get('state'), await services.transactionSealer(transactionCookieValues(request)), clock);
   const clear: Cookie[] = taken.clear ? [taken.clear] : [];
 
   if (!taken.ok) {

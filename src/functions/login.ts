@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { ResponseMode } from '@azure/msal-node';
 import { decodeClaims } from '../auth/claims';
-import { newTransaction, staleTransactionCookies, transactionCookie } from '../auth/login-transaction';
+import { newTransaction, staleTransactionCookies, transactionCookie, transactionCookieValues } from '../auth/login-transaction';
 import { safeReturnTo } from '../auth/return-to';
 import { redirect } from '../http/responses';
 import type { Services } from '../services';
@@ -40,6 +40,6 @@ export async function login(services: Services, request: HttpRequest): Promise<H
     ...(domainHint && HINT.test(domainHint) ? { domainHint } : {}),
     ...(claims ? { claims } : {}),
   });
-  const sealer = await services.transactionSealer();
+  const sealer = await services.transactionSealer(transactionCookieValues(request));
   return redirect(authorizeUrl, { cookies: [...staleTransactionCookies(request, sealer), transactionCookie(transaction, sealer)] });
 }

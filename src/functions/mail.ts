@@ -39,7 +39,7 @@ export function parseMailRequest(query: URLSearchParams): MailRequest {
  * when needed and answering a CAE claims challenge with one silent retry carrying the claims.
  */
 export async function readMail(services: Services, session: ActiveSession, mailRequest: MailRequest, returnTo: string): Promise<MailPage & { nextCursor: string | null }> {
-  const sealer = await services.cursorSealer();
+  const sealer = await services.cursorSealer(mailRequest.cursor === undefined ? [] : [mailRequest.cursor]);
   const context = `cursor:${session.homeAccountId}`;
   let nextQuery: string | undefined;
   if (mailRequest.cursor !== undefined) {

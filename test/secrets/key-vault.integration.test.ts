@@ -192,6 +192,30 @@ describe('createServices with KEY_VAULT_URL', () => {
   });
 });
 
+describe('key-ring rotation across instances', () => {
+  test('a sign-in cookie or mail cursor sealed with a key another instance already rotated to still opens: the ring is re-read once', async () => {
+    const info = emulators();
+    const [oldKey, newKey] = [`k-old:${randomBytes(32).toString('base64')}`, `k-new:${randomBytes(32).toString('base64')}`];
+    await vaultAdmin('PUT', '_emulator/secrets/rotating-ring', { value: oldKey });
+    const env = { ...info.envKeyVault, KEY_VAULT_URL: vault.url, KEY_RING_SECRET_NAME: 'rotating-ring' };
+    const b = createServices(loadConfig(env)); // reads the old ring and keeps it for its TTL
+    await b.transactionSealer();
+    await vaultAdmin('PUT', '_emulator/secrets/rotating-ring', { value: `${newKey},${oldKey}` });
+    const a = createServices(loadConfig(env)); // started after the rotation: seals with the new key
+    const sealedTxn = (await a.transactionSealer()).seal('{"state":"s"}', '__Host-txn-0123456789abcdef');
+    const sealedCursor = (await a.cursorSealer()).seal('$skip=10', 'cursor:user');
+
+    await vaultAdmin('POST', '_emulator/stats/reset');
+    expect((await b.transactionSealer([sealedTxn])).unseal(sealedTxn, '__Host-txn-0123456789abcdef')).toBe('{"state":"s"}');
+    expect((await b.cursorSealer([sealedCursor])).unseal(sealedCursor, 'cursor:user')).toBe('$skip=10');
+    expect((await vaultStats()).byName).toEqual({ 'rotating-ring': 1 }); // one renewal, then the new ring is known
+    // A value naming a kid nobody has costs no further vault read inside the renewal interval, and does not open.
+    const madeUp = sealedTxn.replace('v1.k-new.', 'v1.k-nobody.');
+    await expect(b.transactionSealer([madeUp]).then((sealer) => sealer.unseal(madeUp, '__Host-txn-0123456789abcdef'))).rejects.toThrow();
+    expect((await vaultStats()).byName).toEqual({ 'rotating-ring': 1 });
+  });
+});
+
 describe('rotation without downtime', () => {
   afterEach(async () => {
     await entraAdmin.setClientSecret(emulators().entra.clientSecret);
