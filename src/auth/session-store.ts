@@ -40,7 +40,7 @@ export interface SessionStore {
   get(ref: SessionRef): Promise<SessionRecord | undefined>;
   touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
   delete(ref: SessionRef): Promise<void>;
-  /** How many sessions of the account have not reached their absolute expiry. */
+  /** How many sessions of the account have reached neither their idle nor their absolute expiry. */
   countLiveForAccount(homeAccountId: string, now: number): Promise<number>;
   /** Deletes every session of the account; returns how many there were. */
   deleteAllForAccount(homeAccountId: string): Promise<number>;
@@ -177,7 +177,12 @@ export class TableSessionStore implements SessionStore {
     return this.guard(async () => {
       let count = 0;
       const rows = this.client.listEntities({
-        queryOptions: { filter: `${sessionRowsOf(partitionKeyOf(homeAccountId))} and ${odata`absoluteExpiresAt gt ${new Date(now)}`}`, select: ['RowKey'] },
+        // Idle-expired sessions can never be used again (sessions.ts refuses them), so they do not
+        // keep the account's tokens, even before the sweep deletes them.
+        queryOptions: {
+          filter: `${sessionRowsOf(partitionKeyOf(homeAccountId))} and ${odata`absoluteExpiresAt gt ${new Date(now)} and idleExpiresAt gt ${new Date(now)}`}`,
+          select: ['RowKey'],
+        },
       });
       for await (const _row of rows) count++;
       return count;

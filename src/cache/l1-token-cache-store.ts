@@ -11,6 +11,7 @@ import {
   partitionKeyOf,
   type Lease,
   type LeaseState,
+  type RemoveOptions,
   type StoredCache,
   type StoreCounters,
   type SweepOptions,
@@ -54,11 +55,15 @@ export class L1TokenCacheStore implements TokenCacheStore {
     }
   }
 
-  async removePartition(homeAccountId: string): Promise<void> {
+  version(homeAccountId: string): Promise<string | undefined> {
+    return this.inner.version(homeAccountId);
+  }
+
+  async removePartition(homeAccountId: string, options: RemoveOptions = {}): Promise<boolean> {
     const partition = partitionKeyOf(homeAccountId);
     this.l1.invalidate(partition);
     try {
-      await this.inner.removePartition(homeAccountId);
+      return await this.inner.removePartition(homeAccountId, options);
     } finally {
       this.l1.invalidate(partition);
     }

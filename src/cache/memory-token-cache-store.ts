@@ -18,6 +18,7 @@ import {
   partitionKeyOf,
   type Lease,
   type LeaseState,
+  type RemoveOptions,
   type StoredCache,
   type StoreCounters,
   type SweepOptions,
@@ -103,11 +104,22 @@ export class MemoryTokenCacheStore implements TokenCacheStore {
     return { etag: row.etag };
   }
 
-  async removePartition(homeAccountId: string): Promise<void> {
+  async version(homeAccountId: string): Promise<string | undefined> {
+    this.#reach('reads');
+    return this.backing.caches.get(partitionKeyOf(homeAccountId))?.etag;
+  }
+
+  async removePartition(homeAccountId: string, options: RemoveOptions = {}): Promise<boolean> {
     const partition = partitionKeyOf(homeAccountId);
     this.#reach('deletes');
+    if (options.ifVersion !== undefined) {
+      if (this.backing.caches.get(partition)?.etag !== options.ifVersion) return false;
+      this.backing.caches.delete(partition);
+      return true;
+    }
     this.backing.caches.delete(partition);
     this.backing.leases.delete(partition);
+    return true;
   }
 
   async acquireLease(homeAccountId: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
@@ -144,7 +156,6 @@ export class MemoryTokenCacheStore implements TokenCacheStore {
       this.counters.deletes += 1;
       this.backing.caches.delete(partition);
       rows += 1;
-      if (this.backing.leases.delete(partition)) rows += 1;
       partitions += 1;
     }
     for (const [partition, lease] of [...this.backing.leases]) {

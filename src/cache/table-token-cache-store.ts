@@ -30,6 +30,7 @@ import {
   partitionKeyOf,
   type Lease,
   type LeaseState,
+  type RemoveOptions,
   type StoredCache,
   type StoreCounters,
   type SweepOptions,
@@ -183,14 +184,25 @@ export class TableTokenCacheStore implements TokenCacheStore {
     });
   }
 
-  async removePartition(homeAccountId: string): Promise<void> {
+  async version(homeAccountId: string): Promise<string | undefined> {
     const partition = partitionKeyOf(homeAccountId);
-    await this.#guard(async () => {
+    return this.#guard(async () => (await this.#getHeadLayout(partition))?.etag);
+  }
+
+  async removePartition(homeAccountId: string, options: RemoveOptions = {}): Promise<boolean> {
+    const partition = partitionKeyOf(homeAccountId);
+    const { ifVersion } = options;
+    return this.#guard(async () => {
+      if (ifVersion !== undefined) {
+        const head = await this.#getHeadLayout(partition);
+        if (head?.etag !== ifVersion) return false;
+        return (await this.#deleteGeneration(partition, head.etag, head.gen)) > 0;
+      }
       for (let attempt = 1; ; attempt++) {
         const rowKeys = await this.#listOwnRowKeys(partition);
         try {
           await this.#deleteRows(partition, rowKeys);
-          return;
+          return true;
         } catch (error) {
           // A row vanished between the listing and the batch (another remover, the sweep): list again.
           if (statusOf(error) !== 404 || attempt >= MAX_READ_ATTEMPTS) throw error;
@@ -260,15 +272,15 @@ export class TableTokenCacheStore implements TokenCacheStore {
    */
   async sweepExpired({ now, maxRows }: SweepOptions): Promise<SweepResult> {
     return this.#guard(async () => {
-      const expired: { partitionKey: string; rowKey: string; etag: string }[] = [];
+      const expired: { partitionKey: string; rowKey: string; etag: string; gen: unknown }[] = [];
       try {
         const pages = this.#client
-          .listEntities<{ expiresAt: Date }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey'] } })
+          .listEntities<{ expiresAt: Date; gen?: string }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey', 'gen'] } })
           .byPage({ maxPageSize: Math.min(1000, Math.max(1, maxRows)) });
         for await (const page of pages) {
           this.counters.reads += 1;
           for (const entity of page) {
-            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag });
+            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag, gen: entity.gen });
           }
           if (expired.length >= maxRows) break;
         }
@@ -281,18 +293,17 @@ export class TableTokenCacheStore implements TokenCacheStore {
       let rows = 0;
       const swept = new Set<string>();
       for (const row of expired) {
-        if (swept.has(row.partitionKey)) continue;
-        if (!(await this.#deleteIfUnchanged(row.partitionKey, row.rowKey, row.etag))) continue;
-        rows += 1;
-        if (row.rowKey !== HEAD_ROW) continue;
-        // The head is gone, so its other rows are unreachable: delete them all, in batches.
-        const rest = await this.#listOwnRowKeys(row.partitionKey);
-        await this.#deleteRows(row.partitionKey, rest).catch((error: unknown) => {
-          if (statusOf(error) !== 404) throw error; // raced with removePartition: nothing left to do
-        });
-        rows += rest.length;
-        partitions += 1;
-        swept.add(row.partitionKey);
+        // A swept head took its continuation rows along.
+        if (swept.has(row.partitionKey) && isContinuationRowKey(row.rowKey)) continue;
+        if (row.rowKey === HEAD_ROW) {
+          const deleted = typeof row.gen === 'string' ? await this.#deleteGeneration(row.partitionKey, row.etag, row.gen) : 0;
+          if (deleted === 0) continue;
+          rows += deleted;
+          partitions += 1;
+          swept.add(row.partitionKey);
+        } else if (await this.#deleteIfUnchanged(row.partitionKey, row.rowKey, row.etag)) {
+          rows += 1;
+        }
       }
       return { partitions, rows };
     });
@@ -334,6 +345,41 @@ export class TableTokenCacheStore implements TokenCacheStore {
     const head = await this.#getRow<HeadEntity>(partition, HEAD_ROW);
     if (head === undefined) throw new CacheConflictError('gone');
     return head.etag;
+  }
+
+  /** The head's ETag and generation, without its ciphertext; undefined when there is none. */
+  async #getHeadLayout(partition: string): Promise<{ etag: string; gen: string } | undefined> {
+    this.counters.reads += 1;
+    try {
+      const head = await this.#client.getEntity<{ gen: string }>(partition, HEAD_ROW, { queryOptions: { select: ['gen'] } });
+      return { etag: head.etag, gen: head.gen };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Deletes the head if it still has `etag`, then the continuation rows of its generation (each
+   * if unchanged). Never another generation's rows, nor a head written since (a sign-in right
+   * after an expiry or a sign-out), nor the lease (it expires by itself; the sweep takes stale
+   * ones). Answers how many rows went: 0 when the head had changed.
+   */
+  async #deleteGeneration(partition: string, etag: string, gen: string): Promise<number> {
+    if (!(await this.#deleteIfUnchanged(partition, HEAD_ROW, etag))) return 0;
+    let deleted = 1;
+    try {
+      const filter = odata`PartitionKey eq ${partition} and RowKey gt ${HEAD_ROW} and RowKey lt ${CACHE_ROW_RANGE.to}`;
+      for await (const page of this.#client.listEntities<{ gen?: string }>({ queryOptions: { filter, select: ['RowKey', 'gen'] } }).byPage()) {
+        this.counters.reads += 1;
+        for (const row of page) {
+          if (row.gen === gen && (await this.#deleteIfUnchanged(partition, row.rowKey!, row.etag))) deleted += 1;
+        }
+      }
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    return deleted;
   }
 
   async #listOwnRowKeys(partition: string): Promise<string[]> {

@@ -12,12 +12,19 @@
  *   (see save.ts). Nothing is ever overwritten blindly.
  * - Data is encrypted at rest with the key ring, bound to its partition.
  * - `removePartition` deletes the account's cache (every row of it, and the lease); rows of
- *   others sharing the partition (the account's sessions) stay.
+ *   others sharing the partition (the account's sessions) stay. With `ifVersion` (an ETag from
+ *   `version`), only if nobody has written the cache since: a sign-in racing a sign-out keeps its
+ *   tokens.
  * - Leases make one refresh happen once across instances (see lease.ts).
  * - `counters` count storage round trips, so tests and the benchmark can assert the cost of a
  *   request ("a warm request does no write and at most one read").
  */
 import { invalidPartition } from './errors';
+
+export interface RemoveOptions {
+  /** Remove only the cache of this version (see `version`); its lease is left to expire. */
+  readonly ifVersion?: string;
+}
 
 export interface StoredCache {
   /** MSAL's serialized cache (JSON). */
@@ -75,7 +82,10 @@ export function newCounters(): StoreCounters {
 export interface TokenCacheStore {
   read(homeAccountId: string): Promise<StoredCache | undefined>;
   write(homeAccountId: string, data: string, options: WriteOptions): Promise<{ readonly etag: string }>;
-  removePartition(homeAccountId: string): Promise<void>;
+  /** The cache's version (its head row's ETag) in storage, never a memory copy's; undefined when there is no cache. */
+  version(homeAccountId: string): Promise<string | undefined>;
+  /** False when `ifVersion` was given and the cache has been written (or removed) since. */
+  removePartition(homeAccountId: string, options?: RemoveOptions): Promise<boolean>;
   /** Takes the partition's lease when it is free or expired; undefined when someone else holds it. */
   acquireLease(homeAccountId: string, holder: string, ttlMs: number): Promise<Lease | undefined>;
   /** Releases the lease if it is still ours (ETag-conditional); a lease lost meanwhile is left alone. */

@@ -137,7 +137,7 @@ describe('TableSessionStore on Azurite', () => {
     expect(await rowKeys(client, account)).toEqual(['cache']);
   });
 
-  it('counts only sessions before their absolute expiry, and sweeps only expired sessions', async () => {
+  it('counts only sessions before both their idle and absolute expiry, and sweeps only expired sessions', async () => {
     const { client, cache, sessions } = await setUp();
     const account = newAccount();
     const now = Date.now();
@@ -148,21 +148,23 @@ describe('TableSessionStore on Azurite', () => {
     await sessions.create(idle, record(account, now - 20 * 24 * HOUR));
     await sessions.create(old, record(account, now - 100 * 24 * HOUR, { idleExpiresAt: now + HOUR, absoluteExpiresAt: now - HOUR }));
     await cache.write(account, '{}', { expiresAt: now + HOUR });
-    expect(await sessions.countLiveForAccount(account, now)).toBe(2);
+    expect(await sessions.countLiveForAccount(account, now)).toBe(1);
 
     expect(await sessions.sweepExpired(now, 1)).toBe(1);
     expect(await sessions.sweepExpired(now, 10)).toBe(1);
     expect(await rowKeys(client, account)).toEqual(['cache', `session-${live.idHash}`].sort());
   });
 
-  it('sweeping an expired token cache takes its rows and leaves the sessions', async () => {
+  it('sweeping an expired token cache takes its rows and leaves the sessions (and a live lease until it expires)', async () => {
     const { client, cache, sessions } = await setUp();
     const account = newAccount();
     const device = ref(account);
     await sessions.create(device, record(account));
     await cache.write(account, '{}', { expiresAt: Date.now() - 1000 });
     await cache.acquireLease(account, 'holder', 10_000);
-    expect(await cache.sweepExpired({ now: Date.now(), maxRows: 10 })).toEqual({ partitions: 1, rows: 2 });
+    expect(await cache.sweepExpired({ now: Date.now(), maxRows: 10 })).toEqual({ partitions: 1, rows: 1 });
+    expect(await rowKeys(client, account)).toEqual(['lease', `session-${device.idHash}`]);
+    expect(await cache.sweepExpired({ now: Date.now() + 11_000, maxRows: 10 })).toEqual({ partitions: 0, rows: 1 });
     expect(await rowKeys(client, account)).toEqual([`session-${device.idHash}`]);
   });
 

@@ -104,7 +104,8 @@ describe('MSAL cache plugin with a real ConfidentialClientApplication', () => {
         return stored;
       },
       write: (id, data, options) => store.write(id, data, options),
-      removePartition: (id) => store.removePartition(id),
+      version: (id) => store.version(id),
+      removePartition: (id, options) => store.removePartition(id, options),
       acquireLease: (id, holder, ttl) => store.acquireLease(id, holder, ttl),
       releaseLease: (lease) => store.releaseLease(lease),
       readLease: (id) => store.readLease(id),

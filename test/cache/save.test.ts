@@ -102,7 +102,8 @@ describe('saveTokenCache', () => {
       write: async () => {
         throw new CacheConflictError('changed');
       },
-      removePartition: (id) => store.removePartition(id),
+      version: (id) => store.version(id),
+      removePartition: (id, options) => store.removePartition(id, options),
       acquireLease: (id, h, t) => store.acquireLease(id, h, t),
       releaseLease: (l) => store.releaseLease(l),
       readLease: (id) => store.readLease(id),

@@ -100,6 +100,20 @@ export function runTokenCacheStoreTests(name: string, makeHarness: () => Promise
       expect((stale as CacheConflictError).reason).toBe('changed');
     });
 
+    it('removes a cache only if it is still the version read (a sign-in racing a sign-out keeps its tokens)', async () => {
+      const user = newIdentity();
+      expect(await store.version(user.homeAccountId)).toBeUndefined();
+      const { etag } = await store.write(user.homeAccountId, buildCache(user).json, {});
+      expect(await store.version(user.homeAccountId)).toBe(etag);
+      await store.write(user.homeAccountId, buildCache(user).json, { etag }); // a sign-in saves its tokens
+      expect(await store.removePartition(user.homeAccountId, { ifVersion: etag })).toBe(false);
+      expect(await store.read(user.homeAccountId)).toBeDefined();
+      expect(await store.removePartition(user.homeAccountId, { ifVersion: (await store.version(user.homeAccountId))! })).toBe(true);
+      expect(await store.read(user.homeAccountId)).toBeUndefined();
+      expect(await harness.rawDump(user.homeAccountId)).toBe('');
+      expect(await store.removePartition(user.homeAccountId, { ifVersion: etag })).toBe(false);
+    });
+
     it('reports a write against a deleted row as a conflict ("gone"), never recreating it', async () => {
       const user = newIdentity();
       const { etag } = await store.write(user.homeAccountId, buildCache(user).json, {});
@@ -301,7 +315,7 @@ export function runTokenCacheStoreTests(name: string, makeHarness: () => Promise
     });
 
     describe('eviction', () => {
-      it('deletes expired partitions whole and stale leases, leaves live ones, within maxRows', async () => {
+      it('deletes expired caches whole and stale leases, leaves live caches and live leases, within maxRows', async () => {
         const now = Date.now();
         const expired = [newIdentity(), newIdentity(), newIdentity()];
         const live = newIdentity();
@@ -318,13 +332,15 @@ export function runTokenCacheStoreTests(name: string, makeHarness: () => Promise
         expect(first.partitions).toBeLessThanOrEqual(2);
         const rest = await store.sweepExpired({ now, maxRows: 100 });
         expect(first.partitions + rest.partitions).toBe(3);
-        for (const user of expired) {
-          expect(await store.read(user.homeAccountId)).toBeUndefined();
-          expect(await harness.rawDump(user.homeAccountId)).toBe('');
-        }
+        for (const user of expired) expect(await store.read(user.homeAccountId)).toBeUndefined();
+        for (const user of expired.slice(1)) expect(await harness.rawDump(user.homeAccountId)).toBe('');
         expect(await store.readLease(staleLeaseOwner.homeAccountId)).toBeUndefined();
         expect(await store.read(live.homeAccountId)).toBeDefined();
+        // A live lease stays (it may guard a refresh of a cache a sign-in wrote just now); it goes once expired.
+        expect(await store.readLease(expired[0]!.homeAccountId)).toBeDefined();
         expect(await store.sweepExpired({ now, maxRows: 100 })).toEqual({ partitions: 0, rows: 0 });
+        expect(await store.sweepExpired({ now: now + 16_000, maxRows: 100 })).toEqual({ partitions: 0, rows: 1 });
+        expect(await harness.rawDump(expired[0]!.homeAccountId)).toBe('');
       });
 
       it('derives expiry from the cache when saved: 90 days and a margin with a refresh token', async () => {

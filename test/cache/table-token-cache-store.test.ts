@@ -116,6 +116,33 @@ describe('TableTokenCacheStore on Azurite', () => {
       await expect(store.read(attacker.homeAccountId)).rejects.toMatchObject({ code: 'token_cache_unreadable', kid: 'k1' });
     });
 
+    it('a sweep racing a sign-in deletes only the expired cache: never the head (or rows) written just after', async () => {
+      for (const size of [1024, 1000 * 1024]) {
+        const user = newIdentity();
+        const now = Date.now();
+        await store.write(user.homeAccountId, buildLargeCache(user, size).json, { expiresAt: now - 1000 });
+        const fresh = buildLargeCache(user, size).json;
+        const client = azurite().tableClient(table);
+        const deleteEntity = client.deleteEntity.bind(client);
+        let signedIn = false;
+        client.deleteEntity = (async (partitionKey: string, rowKey: string, options?: { etag?: string }) => {
+          const result = await deleteEntity(partitionKey, rowKey, options);
+          if (!signedIn && rowKey === 'cache') {
+            signedIn = true; // the user signs in again between the head's delete and the rest
+            await store.write(user.homeAccountId, fresh, {});
+          }
+          return result;
+        }) as typeof client.deleteEntity;
+        const sweeper = new TableTokenCacheStore({ client, keyRing: ring });
+        expect(await sweeper.sweepExpired({ now, maxRows: 10 })).toMatchObject({ partitions: 1 });
+        expect(signedIn).toBe(true);
+        expect((await store.read(user.homeAccountId))?.data).toBe(fresh);
+        const rows = await rawRows(raw, user.homeAccountId);
+        expect(rows.map((r) => r['rowKey'])).toEqual(size > 1024 ? ['cache', 'cache-001'] : ['cache']);
+        expect(new Set(rows.map((r) => r['gen'])).size).toBe(1);
+      }
+    });
+
     it('sweeps an orphaned continuation row left by a shrinking write once it expires', async () => {
       const user = newIdentity();
       const past = Date.now() - 1000;
