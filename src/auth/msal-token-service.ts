@@ -99,12 +99,18 @@ export class MsalTokenService implements TokenService {
     await saveTokenCache(store, homeAccountId, { base, mine: serializedCache, etag }, { replaceUnreadable: true, ...(this.#options.clock ? { clock: this.#options.clock } : {}) });
   }
 
-  async removeAccount(homeAccountId: string): Promise<void> {
-    this.#options.memory?.forgetAccount(homeAccountId);
+  async removeAccount(homeAccountId: string, options: { onlyIf?: () => Promise<boolean> } = {}): Promise<boolean> {
+    const { store, memory } = this.#options;
+    memory?.forgetAccount(homeAccountId);
     try {
-      await this.#options.store.removePartition(homeAccountId);
+      if (options.onlyIf === undefined) return await store.removePartition(homeAccountId);
+      // The version first, then the check: a sign-in the check misses (its session created just
+      // after) saves its tokens after this read, so the conditional delete leaves them alone.
+      const version = await store.version(homeAccountId);
+      if (version === undefined || !(await options.onlyIf())) return false;
+      return await store.removePartition(homeAccountId, { ifVersion: version });
     } finally {
-      this.#options.memory?.forgetAccount(homeAccountId);
+      memory?.forgetAccount(homeAccountId);
     }
   }
 

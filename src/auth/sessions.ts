@@ -83,10 +83,14 @@ export class Sessions {
     return { ...record, ref };
   }
 
-  /** Ends this session; resolves true when it was the account's last one on any device. */
-  async end(session: ActiveSession): Promise<boolean> {
+  /** Ends this session (this device only). */
+  async end(session: ActiveSession): Promise<void> {
     await this.store.delete(session.ref);
-    return (await this.store.countLiveForAccount(session.homeAccountId, this.clock())) === 0;
+  }
+
+  /** True when the account has no live session left on any device. */
+  async noneLeft(homeAccountId: string): Promise<boolean> {
+    return (await this.store.countLiveForAccount(homeAccountId, this.clock())) === 0;
   }
 
   /** Every session of the account, on every device. */

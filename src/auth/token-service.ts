@@ -23,6 +23,10 @@ export interface TokenService {
    * carried into loginUrl) when the user must sign in again, 503 on transient failures.
    */
   acquire(homeAccountId: string, scopes: readonly string[], options?: AcquireOptions): Promise<AccessToken>;
-  /** Removes every token the app holds for the account (sign-out, forget me). */
-  removeAccount(homeAccountId: string): Promise<void>;
+  /**
+   * Removes every token the app holds for the account (sign-out, forget me). With `onlyIf`, only
+   * when it answers true, and only if no sign-in has stored tokens since it was asked (the tokens
+   * are then that sign-in's). Resolves whether tokens were removed.
+   */
+  removeAccount(homeAccountId: string, options?: { onlyIf?: () => Promise<boolean> }): Promise<boolean>;
 }

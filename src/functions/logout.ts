@@ -20,8 +20,8 @@ export async function logout(services: Services, request: HttpRequest): Promise<
   if (!session) return redirect('/', { cookies: [clearSessionCookie()] });
   // Sign-out is per device: the account's tokens stay while another device is still signed in
   // with them ("Delete my data" removes everything everywhere).
-  const wasLast = await services.sessions.end(session);
-  if (wasLast) await services.tokens.removeAccount(session.homeAccountId);
+  await services.sessions.end(session);
+  await services.tokens.removeAccount(session.homeAccountId, { onlyIf: () => services.sessions.noneLeft(session.homeAccountId) });
 
   const endSession = new URL(await services.msal.endSessionEndpoint());
   endSession.searchParams.set('post_logout_redirect_uri', `${config.publicBaseUrl}/`);

@@ -325,6 +325,33 @@ describe('sign-in, sessions and sign-out', () => {
     expect(await app.services.tokenCacheStore.read(homeAccountId)).toBeUndefined();
   });
 
+  it('a sign-in that lands while the account\'s last other device signs out keeps its tokens', async () => {
+    const user = await entraAdmin.createUser({ username: `racing-devices-${Date.now()}@contoso.test` });
+    const laptop = new Browser();
+    const phone = new Browser();
+    await signIn(laptop, app.url, user);
+    const sessions = app.services.sessions;
+    const noneLeft = sessions.noneLeft.bind(sessions);
+    let raced = false;
+    // The laptop's sign-out finds no other session; before it deletes the tokens, the phone signs in.
+    sessions.noneLeft = async (homeAccountId: string) => {
+      const none = await noneLeft(homeAccountId);
+      if (!raced) {
+        raced = true;
+        await signIn(phone, app.url, user);
+      }
+      return none;
+    };
+    try {
+      expect((await laptop.request(`${app.url}/api/logout`, { method: 'POST', headers: { origin: app.url } })).status).toBe(302);
+    } finally {
+      sessions.noneLeft = noneLeft;
+    }
+    expect(raced).toBe(true);
+    expect((await me(laptop)).status).toBe(401);
+    expect((await phone.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+  });
+
   it('forgets a user: every session on every device and every cached token', async () => {
     const laptop = new Browser();
     const phone = new Browser();
