@@ -196,7 +196,7 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
     const result = await app.acquireTokenByCode({ code, scopes, redirectUri: redirectUri(), codeVerifier: login.verifier });
     const account = result.account;
     if (!account) return json(400, { error: 'login_failed', message: 'no account' });
-    const cookie = await sessions.start(
+    const { cookie } = await sessions.start(
       { homeAccountId: account.homeAccountId, name: account.name ?? account.username, username: account.username, tenantId: account.tenantId },
       request,
     );

@@ -35,6 +35,14 @@ export interface Profile {
   readonly logoutHint?: string;
 }
 
+export interface StartedSession {
+  /** The cookie to set. */
+  readonly cookie: Cookie;
+  readonly ref: SessionRef;
+  /** The account of the live session this browser had before (now ended), if it had one. */
+  readonly replacedAccount: string | undefined;
+}
+
 export interface ActiveSession extends SessionRecord {
   /** The account and the stored hash, never the id itself. */
   readonly ref: SessionRef;
@@ -47,20 +55,32 @@ export class Sessions {
     private readonly clock: Clock,
   ) {}
 
-  /** Starts a session for a fresh sign-in; returns the cookie to set. */
-  async start(profile: Profile, request: HttpRequest): Promise<Cookie> {
+  /** Starts a session for a fresh sign-in, ending the one this browser had. */
+  async start(profile: Profile, request: HttpRequest): Promise<StartedSession> {
     const previous = sessionRefFrom(request);
+    // Only a session that exists counts as replaced: the account in a cookie is not a secret.
+    const replaced = previous ? await this.store.get(previous) : undefined;
     if (previous) await this.store.delete(previous);
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
-    await this.store.create({ homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) }, {
+    const ref = { homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) };
+    await this.store.create(ref, {
       ...profile,
       createdAt: now,
       lastSeenAt: now,
       idleExpiresAt: now + this.policy.idleTimeoutSeconds * 1000,
       absoluteExpiresAt: now + this.policy.absoluteTimeoutSeconds * 1000,
     });
-    return sessionCookie(`${id}.${profile.homeAccountId}`, this.policy.absoluteTimeoutSeconds);
+    return {
+      cookie: sessionCookie(`${id}.${profile.homeAccountId}`, this.policy.absoluteTimeoutSeconds),
+      ref,
+      replacedAccount: replaced === undefined ? undefined : previous!.homeAccountId,
+    };
+  }
+
+  /** Deletes a session whose cookie never reached the browser (its sign-in failed after it was made). */
+  async discard(ref: SessionRef): Promise<void> {
+    await this.store.delete(ref);
   }
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */

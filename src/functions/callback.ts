@@ -8,6 +8,8 @@ import { errorResponse, FailureWithCookies } from '../http/handle-errors';
 import { readForm } from '../http/request';
 import { redirect } from '../http/responses';
 import type { Services } from '../services';
+import type { StartedSession } from '../auth/sessions';
+import { partitionKeyOf } from '../cache/token-cache-store';
 import { signInErrorPage } from '../web/pages';
 import { html } from '../http/responses';
 import { signInScopes } from './login';
@@ -84,13 +86,13 @@ export async function callback(services: Services, request: HttpRequest, context
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
   const serializedCache = (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize();
-  let sessionCookie: Cookie;
+  let started: StartedSession | undefined;
   try {
     // The session first, then the tokens: a sign-out of the account's last other device counts
     // live sessions before it deletes the account's tokens, and must count this one. The browser
     // gets the session cookie only with this response, so nothing can use the session before its
     // tokens are stored.
-    sessionCookie = await services.sessions.start(
+    started = await services.sessions.start(
       {
         homeAccountId: account.homeAccountId,
         name: account.name ?? stringClaim(claims, 'name') ?? account.username,
@@ -102,10 +104,20 @@ export async function callback(services: Services, request: HttpRequest, context
     );
     await services.tokens.saveSignIn(account.homeAccountId, serializedCache);
   } catch (error) {
+    // Its cookie never reaches the browser, so it must not count as a signed-in device.
+    if (started) await services.sessions.discard(started.ref).catch(() => undefined);
     // The transaction is spent (its code redeemed): its cookie goes, whatever the error page says.
     throw new FailureWithCookies(error, clear);
   }
-  return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, sessionCookie] });
+  const replaced = started.replacedAccount;
+  if (replaced !== undefined && partitionKeyOf(replaced) !== partitionKeyOf(account.homeAccountId)) {
+    // This browser was signed in as someone else: as at a sign-out, that account's tokens go when
+    // no other device still uses them. Not a reason to fail this sign-in: the sweep takes them later.
+    await services.tokens.removeAccount(replaced, { onlyIf: () => services.sessions.noneLeft(replaced) }).catch(() => {
+      context.warn('sign-in: the tokens of the account signed in before in this browser were not removed (storage); the sweep removes them');
+    });
+  }
+  return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, started.cookie] });
 }
 
 function stringClaim(claims: Record<string, unknown>, name: string): string | undefined {

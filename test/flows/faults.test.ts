@@ -106,6 +106,8 @@ describe('dependency faults', () => {
 
     it('storage down at the callback: 503 storage_unavailable page, and the spent sign-in cookie is deleted all the same', async () => {
       const browser = new Browser();
+      const homeAccountId = `${lee.oid}.${emulators().entra.tenantId}`;
+      const liveBefore = await app.services.sessionStore.countLiveForAccount(homeAccountId, Date.now());
       const start = await startLogin(browser, app.url);
       const page = await browser.follow(start.location!);
       const form = parseForm(page.at(-1)!.body, page.at(-1)!.url);
@@ -121,6 +123,7 @@ describe('dependency faults', () => {
       } finally {
         await azurite.restart();
       }
+      expect(await app.services.sessionStore.countLiveForAccount(homeAccountId, Date.now())).toBe(liveBefore);
       await signIn(browser, app.url, lee.username); // a new sign-in works once storage is back
       expect((await browser.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
     }, 60_000);

@@ -1,3 +1,4 @@
+import { storageUnavailable } from '../../src/storage/tables';
 import { startTestApp, type TestApp } from '../support/app';
 import { Browser, parseForm } from '../support/http-client';
 import { signIn, startLogin } from '../support/sign-in';
@@ -349,6 +350,45 @@ describe('sign-in, sessions and sign-out', () => {
     }
     expect(raced).toBe(true);
     expect((await me(laptop)).status).toBe(401);
+    expect((await phone.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+  });
+
+  it('a sign-in whose tokens cannot be saved leaves no session behind, and deletes its one-time cookie', async () => {
+    const user = await entraAdmin.createUser({ username: `unsaved-${Date.now()}@contoso.test` });
+    const homeAccountId = `${user.oid}.${emulators().entra.tenantId}`;
+    const tokens = app.services.tokens as { saveSignIn(homeAccountId: string, cache: string): Promise<void> };
+    const saveSignIn = tokens.saveSignIn.bind(tokens);
+    tokens.saveSignIn = async () => {
+      throw storageUnavailable(new Error('storage answered 503'));
+    };
+    const browser = new Browser();
+    try {
+      const { hops } = await signIn(browser, app.url, user);
+      const callback = hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!;
+      expect(callback.status).toBe(503);
+      expect(callback.body).toContain('storage_unavailable');
+    } finally {
+      tokens.saveSignIn = saveSignIn;
+    }
+    expect(browser.jar.all().filter((c) => c.name.startsWith('__Host-'))).toEqual([]);
+    expect(await app.services.sessionStore.countLiveForAccount(homeAccountId, Date.now())).toBe(0);
+  });
+
+  it('signing in as someone else in the same browser ends the first account\'s session there, and its tokens when no other device uses them', async () => {
+    const stamp = Date.now();
+    const [first, second, third] = await Promise.all(['first', 'second', 'third'].map((name) => entraAdmin.createUser({ username: `switch-${name}-${stamp}@contoso.test` })));
+    const tokensOf = (user: { oid: string }) => app.services.tokenCacheStore.read(`${user.oid}.${emulators().entra.tenantId}`);
+    const shared = new Browser();
+    await signIn(shared, app.url, first!);
+    await signIn(shared, app.url, second!, '/api/login?returnTo=%2F&prompt=login'); // Entra would otherwise sign `first` in again (SSO)
+    expect((await me(shared)).body).toMatchObject({ username: second!.username });
+    expect(await tokensOf(first!)).toBeUndefined(); // nobody is signed in as `first` any more
+    expect(await tokensOf(second!)).toBeDefined();
+
+    const phone = new Browser();
+    await signIn(phone, app.url, second!);
+    await signIn(shared, app.url, third!, '/api/login?returnTo=%2F&prompt=login');
+    expect(await tokensOf(second!)).toBeDefined(); // the phone still uses them
     expect((await phone.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
   });
 
