@@ -27,6 +27,9 @@ import { classifyTokenError, identityProviderUnavailable, loginRequired } from '
 import type { AccessTokenMemory } from './access-token-memory';
 import type { AccessToken, AcquireOptions, TokenService } from './token-service';
 
+/** A conditional sign-out removal re-reads and re-checks this often when other writes keep landing. */
+const REMOVE_ATTEMPTS = 3;
+
 export interface MsalTokenServiceOptions {
   readonly msal: MsalAppFactory;
   readonly store: TokenCacheStore;
@@ -105,10 +108,16 @@ export class MsalTokenService implements TokenService {
     try {
       if (options.onlyIf === undefined) return await store.removePartition(homeAccountId);
       // The version first, then the check: a sign-in the check misses (its session created just
-      // after) saves its tokens after this read, so the conditional delete leaves them alone.
-      const version = await store.version(homeAccountId);
-      if (version === undefined || !(await options.onlyIf())) return false;
-      return await store.removePartition(homeAccountId, { ifVersion: version });
+      // after) saves its tokens after this read, so the conditional delete leaves them alone. Any
+      // other write in between (a refresh still running for the ended session) is no reason to
+      // keep the tokens: read and check again. A sign-in's write is, and the check then sees its
+      // session.
+      for (let attempt = 1; attempt <= REMOVE_ATTEMPTS; attempt++) {
+        const version = await store.version(homeAccountId);
+        if (version === undefined || !(await options.onlyIf())) return false;
+        if (await store.removePartition(homeAccountId, { ifVersion: version })) return true;
+      }
+      return false;
     } finally {
       memory?.forgetAccount(homeAccountId);
     }

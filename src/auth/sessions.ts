@@ -39,8 +39,8 @@ export interface StartedSession {
   /** The cookie to set. */
   readonly cookie: Cookie;
   readonly ref: SessionRef;
-  /** The account of the live session this browser had before (now ended), if it had one. */
-  readonly replacedAccount: string | undefined;
+  /** The session this browser's cookie named before, still in place: see `endReplaced`. */
+  readonly previous: SessionRef | undefined;
 }
 
 export interface ActiveSession extends SessionRecord {
@@ -55,12 +55,12 @@ export class Sessions {
     private readonly clock: Clock,
   ) {}
 
-  /** Starts a session for a fresh sign-in, ending the one this browser had. */
+  /**
+   * Starts a session for a fresh sign-in. The one this browser had stays until `endReplaced`, once
+   * the sign-in has stored its tokens: a sign-in that fails leaves the browser as it was.
+   */
   async start(profile: Profile, request: HttpRequest): Promise<StartedSession> {
     const previous = sessionRefFrom(request);
-    // Only a session that exists counts as replaced: the account in a cookie is not a secret.
-    const replaced = previous ? await this.store.get(previous) : undefined;
-    if (previous) await this.store.delete(previous);
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
     const ref = { homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) };
@@ -74,8 +74,18 @@ export class Sessions {
     return {
       cookie: sessionCookie(`${id}.${profile.homeAccountId}`, this.policy.absoluteTimeoutSeconds),
       ref,
-      replacedAccount: replaced === undefined ? undefined : previous!.homeAccountId,
+      previous,
     };
+  }
+
+  /**
+   * Ends the session a new one replaced; resolves its account if it existed. Only a session that
+   * existed counts: the account in a cookie is not a secret.
+   */
+  async endReplaced(previous: SessionRef): Promise<string | undefined> {
+    const existed = await this.store.get(previous);
+    await this.store.delete(previous);
+    return existed === undefined ? undefined : previous.homeAccountId;
   }
 
   /** Deletes a session whose cookie never reached the browser (its sign-in failed after it was made). */

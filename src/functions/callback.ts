@@ -9,6 +9,7 @@ import { readForm } from '../http/request';
 import { redirect } from '../http/responses';
 import type { Services } from '../services';
 import type { StartedSession } from '../auth/sessions';
+import type { SessionRef } from '../auth/session-store';
 import { partitionKeyOf } from '../cache/token-cache-store';
 import { signInErrorPage } from '../web/pages';
 import { html } from '../http/responses';
@@ -109,15 +110,24 @@ export async function callback(services: Services, request: HttpRequest, context
     // The transaction is spent (its code redeemed): its cookie goes, whatever the error page says.
     throw new FailureWithCookies(error, clear);
   }
-  const replaced = started.replacedAccount;
-  if (replaced !== undefined && partitionKeyOf(replaced) !== partitionKeyOf(account.homeAccountId)) {
-    // This browser was signed in as someone else: as at a sign-out, that account's tokens go when
-    // no other device still uses them. Not a reason to fail this sign-in: the sweep takes them later.
-    await services.tokens.removeAccount(replaced, { onlyIf: () => services.sessions.noneLeft(replaced) }).catch(() => {
-      context.warn('sign-in: the tokens of the account signed in before in this browser were not removed (storage); the sweep removes them');
-    });
-  }
+  if (started.previous) await endReplacedSession(services, started.previous, account.homeAccountId, context);
   return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, started.cookie] });
+}
+
+/**
+ * The browser's previous session ends now that the new one holds its tokens. If it was someone
+ * else's, that account's tokens go, as at a sign-out, when no other device still uses them. Not a
+ * reason to fail this sign-in: an unused session row expires, and the sweep takes unused tokens.
+ */
+async function endReplacedSession(services: Services, previous: SessionRef, signedIn: string, context: InvocationContext): Promise<void> {
+  try {
+    const replaced = await services.sessions.endReplaced(previous);
+    if (replaced !== undefined && partitionKeyOf(replaced) !== partitionKeyOf(signedIn)) {
+      await services.tokens.removeAccount(replaced, { onlyIf: () => services.sessions.noneLeft(replaced) });
+    }
+  } catch {
+    context.warn('sign-in: the session this browser had before (or its account\'s tokens) could not be removed (storage); expiry and the sweep remove them');
+  }
 }
 
 function stringClaim(claims: Record<string, unknown>, name: string): string | undefined {

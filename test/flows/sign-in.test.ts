@@ -374,6 +374,26 @@ describe('sign-in, sessions and sign-out', () => {
     expect(await app.services.sessionStore.countLiveForAccount(homeAccountId, Date.now())).toBe(0);
   });
 
+  it('a sign-in as someone else that fails leaves the browser signed in as before, tokens and all', async () => {
+    const stamp = Date.now();
+    const [first, second] = await Promise.all(['first', 'second'].map((name) => entraAdmin.createUser({ username: `failed-switch-${name}-${stamp}@contoso.test` })));
+    const browser = new Browser();
+    await signIn(browser, app.url, first!);
+    const tokens = app.services.tokens as { saveSignIn(homeAccountId: string, cache: string): Promise<void> };
+    const saveSignIn = tokens.saveSignIn.bind(tokens);
+    tokens.saveSignIn = async () => {
+      throw storageUnavailable(new Error('storage answered 503'));
+    };
+    try {
+      const { hops } = await signIn(browser, app.url, second!, '/api/login?returnTo=%2F&prompt=login');
+      expect(hops.find((h) => h.url.startsWith(`${app.url}/api/callback`))!.status).toBe(503);
+    } finally {
+      tokens.saveSignIn = saveSignIn;
+    }
+    expect(await me(browser)).toMatchObject({ status: 200, body: { username: first!.username } });
+    expect((await browser.request(`${app.url}/api/mail?top=1`)).status).toBe(200);
+  });
+
   it('signing in as someone else in the same browser ends the first account\'s session there, and its tokens when no other device uses them', async () => {
     const stamp = Date.now();
     const [first, second, third] = await Promise.all(['first', 'second', 'third'].map((name) => entraAdmin.createUser({ username: `switch-${name}-${stamp}@contoso.test` })));
