@@ -18,6 +18,8 @@ import { foreignAccounts, isEmptyCache, parseCacheJson, sameCache, serializeCach
 import { mergeCaches } from './merge';
 import { DEFAULT_REFRESH_TOKEN_HORIZON_MS, type TokenCacheStore } from './token-cache-store';
 
+const KEPT_CHANGING = 'Your sign-in data kept changing on other requests at the same time. Try again.';
+
 export interface SaveInput {
   /** What the request read ('' or undefined when the partition was empty or unreadable). */
   readonly base: string | undefined;
@@ -69,20 +71,20 @@ export async function saveTokenCache(store: TokenCacheStore, homeAccountId: stri
   for (let attempt = 1; ; attempt++) {
     if (isEmptyCache(target)) {
       if (etag === undefined) return { outcome: 'unchanged' };
-      await store.removePartition(homeAccountId);
-      return { outcome: 'removed' };
-    }
-    // The row already says what we would write (MSAL flagged a change that changed nothing, or
-    // the other writer's version already contains ours): a write would only cost money.
-    if (etag !== undefined && sameCache(target, stored)) return { outcome: 'unchanged' };
-    const data = serializeCacheJson(target);
-    try {
-      const written = await store.write(homeAccountId, data, { etag, expiresAt: usefulUntil(target, clock(), horizon) });
-      return { outcome: 'written', data, etag: written.etag, attempts: attempt };
-    } catch (error) {
-      if (!isCacheConflict(error)) throw error;
-      if (attempt >= maxAttempts) {
-        throw new CacheConflictError(error.reason, 'Your sign-in data kept changing on other requests at the same time. Try again.');
+      // Only the version we merged against: a write since (a sign-in, a refresh) is merged first.
+      if (await store.removePartition(homeAccountId, { ifVersion: etag })) return { outcome: 'removed' };
+      if (attempt >= maxAttempts) throw new CacheConflictError('changed', KEPT_CHANGING);
+    } else {
+      // The row already says what we would write (MSAL flagged a change that changed nothing, or
+      // the other writer's version already contains ours): a write would only cost money.
+      if (etag !== undefined && sameCache(target, stored)) return { outcome: 'unchanged' };
+      const data = serializeCacheJson(target);
+      try {
+        const written = await store.write(homeAccountId, data, { etag, expiresAt: usefulUntil(target, clock(), horizon) });
+        return { outcome: 'written', data, etag: written.etag, attempts: attempt };
+      } catch (error) {
+        if (!isCacheConflict(error)) throw error;
+        if (attempt >= maxAttempts) throw new CacheConflictError(error.reason, KEPT_CHANGING);
       }
     }
     await sleep(Math.floor(random() * 25 * 2 ** attempt));

