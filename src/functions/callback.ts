@@ -106,7 +106,11 @@ export async function callback(services: Services, request: HttpRequest, context
     await services.tokens.saveSignIn(account.homeAccountId, serializedCache);
   } catch (error) {
     // Its cookie never reaches the browser, so it must not count as a signed-in device.
-    if (started) await services.sessions.discard(started.ref).catch(() => undefined);
+    if (started) {
+      await services.sessions.discard(started.ref).catch(() => {
+        context.warn('sign-in: the session made for a failed sign-in could not be deleted (storage); it expires unused');
+      });
+    }
     // The transaction is spent (its code redeemed): its cookie goes, whatever the error page says.
     throw new FailureWithCookies(error, clear);
   }
