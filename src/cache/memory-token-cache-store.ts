@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock';
-import { currentRing, renewRing, type KeyRingSource } from '../crypto/keyring';
+import { currentRing, ringKnowing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, sealedKid, unsealBuffer } from '../crypto/seal';
 import { storageUnavailable } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge } from './errors';
@@ -169,8 +169,7 @@ export class MemoryTokenCacheStore implements TokenCacheStore {
   }
 
   async #open(row: CacheRow, partition: string): Promise<string> {
-    let ring = await currentRing(this.#keyRing);
-    if (ring.get(row.kid) === undefined && (await renewRing(this.#keyRing))) ring = await currentRing(this.#keyRing);
+    const ring = await ringKnowing(this.#keyRing, row.kid);
     try {
       return unsealBuffer(ring, 'token-cache', row.sealed, partition).toString('utf8');
     } catch (error) {

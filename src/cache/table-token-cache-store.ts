@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { Clock } from '../clock';
-import { currentRing, renewRing, type KeyRingSource } from '../crypto/keyring';
+import { currentRing, ringKnowing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
 import { statusOf } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
@@ -310,9 +310,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
   }
 
   async #open(sealed: Buffer, partition: string, kid: string, etag: string): Promise<string> {
-    let ring = await currentRing(this.#keyRing);
-    // Another instance may already seal with a key this one has not loaded yet: ask once for a newer ring.
-    if (ring.get(kid) === undefined && (await renewRing(this.#keyRing))) ring = await currentRing(this.#keyRing);
+    const ring = await ringKnowing(this.#keyRing, kid);
     try {
       return unsealBuffer(ring, 'token-cache', sealed, partition).toString('utf8');
     } catch (error) {

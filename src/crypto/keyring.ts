@@ -137,3 +137,14 @@ export async function renewRing(source: KeyRingSource): Promise<boolean> {
   if ('get' in source || source.renew === undefined) return false;
   return source.renew();
 }
+
+/**
+ * The current ring, asked once for a newer one when it does not know `kid`: another instance may
+ * already seal with a key this one has not loaded yet. Providers rate-limit renewals
+ * (cached-secret.ts), so values naming made-up kids cost the vault little.
+ */
+export async function ringKnowing(source: KeyRingSource, kid: string): Promise<KeyRing> {
+  const ring = await currentRing(source);
+  if (ring.get(kid) !== undefined || !(await renewRing(source))) return ring;
+  return currentRing(source);
+}

@@ -13,7 +13,7 @@
  * rotations, the random-IV collision bound stays negligible.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { currentRing, renewRing, type KeyPurpose, type KeyRing, type KeyRingSource } from './keyring';
+import { currentRing, ringKnowing, type KeyPurpose, type KeyRing, type KeyRingSource } from './keyring';
 
 export const SEAL_INVALID = 'SEAL_INVALID';
 export const SEAL_KEY_UNKNOWN = 'SEAL_KEY_UNKNOWN';
@@ -143,22 +143,14 @@ export interface StringSealer {
 }
 
 /**
- * A sealer over the source's current ring, renewed first when one of `sealed` (values about to be
- * opened) names a key this instance does not know yet: after a rotation another instance may
- * already seal with the new key. The source rate-limits renewals (cached-secret.ts), so values
- * naming made-up kids cost the vault little; a failed renewal leaves the ring as it was, and such
- * a value then fails to open as any unknown one does.
+ * A sealer over the source's current ring, renewed first (ringKnowing) when one of `sealed` (values
+ * about to be opened) names a key this instance does not know yet. A failed renewal leaves the
+ * ring as it was, and such a value then fails to open as any unknown one does.
  */
 export async function sealerFor(source: KeyRingSource, purpose: KeyPurpose, sealed: Iterable<string> = []): Promise<StringSealer> {
-  let ring = await currentRing(source);
-  for (const value of sealed) {
-    const kid = sealedKid(value);
-    if (kid === undefined || ring.get(kid) !== undefined) continue;
-    const renewed = await renewRing(source).catch(() => false);
-    if (renewed) ring = await currentRing(source);
-    break;
-  }
-  return createSealer(ring, purpose);
+  const ring = await currentRing(source);
+  const unknown = [...sealed].map((value) => sealedKid(value)).find((kid) => kid !== undefined && ring.get(kid) === undefined);
+  return createSealer(unknown === undefined ? ring : await ringKnowing(source, unknown).catch(() => ring), purpose);
 }
 
 export function createSealer(ring: KeyRing, purpose: KeyPurpose): StringSealer {
