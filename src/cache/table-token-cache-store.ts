@@ -186,18 +186,14 @@ export class TableTokenCacheStore implements TokenCacheStore {
 
   async version(homeAccountId: string): Promise<string | undefined> {
     const partition = partitionKeyOf(homeAccountId);
-    return this.#guard(async () => (await this.#getHeadLayout(partition))?.etag);
+    return this.#guard(() => this.#readHeadEtag(partition));
   }
 
   async removePartition(homeAccountId: string, options: RemoveOptions = {}): Promise<boolean> {
     const partition = partitionKeyOf(homeAccountId);
     const { ifVersion } = options;
     return this.#guard(async () => {
-      if (ifVersion !== undefined) {
-        const head = await this.#getHeadLayout(partition);
-        if (head?.etag !== ifVersion) return false;
-        return (await this.#deleteGeneration(partition, head.etag, head.gen)) > 0;
-      }
+      if (ifVersion !== undefined) return (await this.#deleteGeneration(partition, ifVersion)) > 0;
       for (let attempt = 1; ; attempt++) {
         const rowKeys = await this.#listOwnRowKeys(partition);
         try {
@@ -265,22 +261,23 @@ export class TableTokenCacheStore implements TokenCacheStore {
   }
 
   /**
-   * Deletes what expired: a cache row whose refresh token is past its life takes the rest of the
-   * cache along (continuation rows, lease; sessions are the session sweep's); a stale lease or an orphaned continuation row goes alone. Each first delete
-   * is conditional on the ETag the query saw, so a row refreshed since is left alone. The query
+   * Deletes what expired: a cache row whose refresh token is past its life takes its continuation
+   * rows along (a live lease stays until it expires; sessions are the session sweep's); a stale
+   * lease or an orphaned continuation row goes alone. Every delete is conditional on the ETag seen,
+   * so a row written since is left alone. The query
    * filters on a non-key property: a table scan, fine for a timer-triggered job, bounded by maxRows.
    */
   async sweepExpired({ now, maxRows }: SweepOptions): Promise<SweepResult> {
     return this.#guard(async () => {
-      const expired: { partitionKey: string; rowKey: string; etag: string; gen: unknown }[] = [];
+      const expired: { partitionKey: string; rowKey: string; etag: string }[] = [];
       try {
         const pages = this.#client
-          .listEntities<{ expiresAt: Date; gen?: string }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey', 'gen'] } })
+          .listEntities<{ expiresAt: Date }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey'] } })
           .byPage({ maxPageSize: Math.min(1000, Math.max(1, maxRows)) });
         for await (const page of pages) {
           this.counters.reads += 1;
           for (const entity of page) {
-            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag, gen: entity.gen });
+            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag });
           }
           if (expired.length >= maxRows) break;
         }
@@ -296,7 +293,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
         // A swept head took its continuation rows along.
         if (swept.has(row.partitionKey) && isContinuationRowKey(row.rowKey)) continue;
         if (row.rowKey === HEAD_ROW) {
-          const deleted = typeof row.gen === 'string' ? await this.#deleteGeneration(row.partitionKey, row.etag, row.gen) : 0;
+          const deleted = await this.#deleteGeneration(row.partitionKey, row.etag);
           if (deleted === 0) continue;
           rows += deleted;
           partitions += 1;
@@ -340,17 +337,16 @@ export class TableTokenCacheStore implements TokenCacheStore {
   }
 
   async #headEtag(partition: string): Promise<string> {
-    const head = await this.#getRow<HeadEntity>(partition, HEAD_ROW);
-    if (head === undefined) throw new CacheConflictError('gone');
-    return head.etag;
+    const etag = await this.#readHeadEtag(partition);
+    if (etag === undefined) throw new CacheConflictError('gone');
+    return etag;
   }
 
-  /** The head's ETag and generation, without its ciphertext; undefined when there is none. */
-  async #getHeadLayout(partition: string): Promise<{ etag: string; gen: string } | undefined> {
+  /** The head's ETag, without downloading its ciphertext; undefined when there is no head. */
+  async #readHeadEtag(partition: string): Promise<string | undefined> {
     this.counters.reads += 1;
     try {
-      const head = await this.#client.getEntity<{ gen: string }>(partition, HEAD_ROW, { queryOptions: { select: ['gen'] } });
-      return { etag: head.etag, gen: head.gen };
+      return (await this.#client.getEntity(partition, HEAD_ROW, { queryOptions: { select: ['RowKey'] } })).etag;
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
@@ -359,23 +355,28 @@ export class TableTokenCacheStore implements TokenCacheStore {
 
   /**
    * Deletes the head if it still has `etag`, then the continuation rows of its generation (each
-   * if unchanged). Never another generation's rows, nor a head written since (a sign-in right
-   * after an expiry or a sign-out), nor the lease (it expires by itself; the sweep takes stale
-   * ones). Answers how many rows went: 0 when the head had changed.
+   * if unchanged), all seen in one listing of the cache's rows. Never another generation's rows,
+   * nor a head written since (a sign-in right after an expiry or a sign-out), nor the lease (it
+   * expires by itself; the sweep takes stale ones). Answers how many rows went: 0 when the head
+   * had changed or was gone.
    */
-  async #deleteGeneration(partition: string, etag: string, gen: string): Promise<number> {
-    if (!(await this.#deleteIfUnchanged(partition, HEAD_ROW, etag))) return 0;
-    let deleted = 1;
+  async #deleteGeneration(partition: string, etag: string): Promise<number> {
+    const rows: { rowKey: string; etag: string; gen: unknown }[] = [];
     try {
-      const filter = odata`PartitionKey eq ${partition} and RowKey gt ${HEAD_ROW} and RowKey lt ${CACHE_ROW_RANGE.to}`;
+      const filter = odata`PartitionKey eq ${partition} and RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}`;
       for await (const page of this.#client.listEntities<{ gen?: string }>({ queryOptions: { filter, select: ['RowKey', 'gen'] } }).byPage()) {
         this.counters.reads += 1;
-        for (const row of page) {
-          if (row.gen === gen && (await this.#deleteIfUnchanged(partition, row.rowKey!, row.etag))) deleted += 1;
-        }
+        for (const row of page) rows.push({ rowKey: row.rowKey!, etag: row.etag, gen: row.gen });
       }
     } catch (error) {
-      if (statusOf(error) !== 404) throw error;
+      if (statusOf(error) === 404) return 0;
+      throw error;
+    }
+    const head = rows.find((row) => row.rowKey === HEAD_ROW);
+    if (head?.etag !== etag || !(await this.#deleteIfUnchanged(partition, HEAD_ROW, etag))) return 0;
+    let deleted = 1;
+    for (const row of rows) {
+      if (row !== head && row.gen === head.gen && (await this.#deleteIfUnchanged(partition, row.rowKey, row.etag))) deleted += 1;
     }
     return deleted;
   }
