@@ -14,7 +14,8 @@ import { parseCookieHeader } from '../http/cookies';
 
 export const TRANSACTION_TTL_SECONDS = 600;
 const COOKIE_PREFIX = '__Host-txn-';
-const TRANSACTION_COOKIE_NAME = /^__Host-txn-[A-Za-z0-9_-]{16}$/;
+/** The names cookieName makes; a stray name that is not a valid cookie token is never echoed back. */
+const TRANSACTION_COOKIE_NAME = new RegExp(`^${COOKIE_PREFIX}[A-Za-z0-9_-]{16}$`);
 const STATE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Seals with the key ring; unseal throws when the value was tampered with, truncated, or sealed under another key or context. */
@@ -46,23 +47,26 @@ export function newTransaction(returnTo: string, clock: Clock, claims?: string):
 /** Transactions kept per browser: enough for several tabs signing in at once. */
 export const MAX_OPEN_TRANSACTIONS = 4;
 
+/** The request's transaction cookies, as [name, value]. */
+function transactionCookies(request: HttpRequest): [string, string][] {
+  return [...parseCookieHeader(request.headers.get('cookie'))].filter(([name]) => TRANSACTION_COOKIE_NAME.test(name));
+}
+
+/** The values of the request's transaction cookies (to be opened: see Services.transactionSealer). */
+export function transactionCookieValues(request: HttpRequest): string[] {
+  return transactionCookies(request).map(([, value]) => value);
+}
+
 /**
  * Deletions for the oldest open transaction cookies beyond MAX_OPEN_TRANSACTIONS - 1 (the new one
  * makes the count). Without it, each /api/login would add a cookie for 10 minutes, and a few dozen
  * (from links someone else made the browser follow) would push the Cookie header past server limits.
  * Cookies that do not open are deleted too.
  */
-/** The values of the request's transaction cookies (to be opened: see Services.transactionSealer). */
-export function transactionCookieValues(request: HttpRequest): string[] {
-  return [...parseCookieHeader(request.headers.get('cookie'))].filter(([name]) => TRANSACTION_COOKIE_NAME.test(name)).map(([, value]) => value);
-}
-
 export function staleTransactionCookies(request: HttpRequest, sealer: Sealer): Cookie[] {
   const open: { name: string; createdAt: number }[] = [];
   const stale: string[] = [];
-  for (const [name, value] of parseCookieHeader(request.headers.get('cookie'))) {
-    // Only names this app makes: a stray name that is not a valid cookie token cannot be echoed back.
-    if (!TRANSACTION_COOKIE_NAME.test(name)) continue;
+  for (const [name, value] of transactionCookies(request)) {
     try {
       const { createdAt } = JSON.parse(sealer.unseal(value, name)) as { createdAt: number };
       open.push({ name, createdAt: Number(createdAt) || 0 });
