@@ -8,7 +8,7 @@
  * glue and the emulated Graph cost by themselves; the app's overhead above it is the app's own.
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { messagesUrl } from '../src/graph/mail-client';
+import { messagesRequestHeaders, messagesUrl } from '../src/graph/mail-client';
 import { nodeTransport } from '../src/graph/transport';
 import type { Route } from '../src/http/route';
 
@@ -24,8 +24,7 @@ export function createFloorRoutes(options: FloorOptions): Route[] {
     const token = options.accessTokenFor(request.headers.get('cookie') ?? '');
     if (token === undefined) return { status: 401, jsonBody: { error: 'not_signed_in' } };
     const url = messagesUrl(options.graphEndpoint, { top: Number(request.query.get('top') ?? 10), unreadOnly: false });
-    const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' };
-    const answer = await transport(url, headers, 10_000);
+    const answer = await transport(url, messagesRequestHeaders(token), 10_000);
     return { status: answer.status, jsonBody: await answer.json() };
   };
   return [{ name: 'mail', methods: ['GET'], path: '/api/mail', handler: mail }];

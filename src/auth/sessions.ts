@@ -88,10 +88,6 @@ export class Sessions {
     return existed === undefined ? undefined : previous.homeAccountId;
   }
 
-  /** Deletes a session whose cookie never reached the browser (its sign-in failed after it was made). */
-  async discard(ref: SessionRef): Promise<void> {
-    await this.store.delete(ref);
-  }
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */
   async current(request: HttpRequest): Promise<ActiveSession | undefined> {
@@ -113,9 +109,9 @@ export class Sessions {
     return { ...record, ref };
   }
 
-  /** Ends this session (this device only). */
-  async end(session: ActiveSession): Promise<void> {
-    await this.store.delete(session.ref);
+  /** Ends one session (one device): a sign-out, or a session whose sign-in failed after it was made. */
+  async end(ref: SessionRef): Promise<void> {
+    await this.store.delete(ref);
   }
 
   /** True when the account has no live session left on any device. */
@@ -131,7 +127,12 @@ export class Sessions {
 
 /** Where the request's session cookie points, or undefined when it has none or a malformed one. */
 export function sessionRefFrom(request: HttpRequest): SessionRef | undefined {
-  const value = parseCookieHeader(request.headers.get('cookie')).get(SESSION_COOKIE);
+  return sessionRefOfCookieHeader(request.headers.get('cookie'));
+}
+
+/** The session a Cookie header names, or undefined. */
+export function sessionRefOfCookieHeader(header: string | null): SessionRef | undefined {
+  const value = parseCookieHeader(header).get(SESSION_COOKIE);
   const match = value === undefined ? null : SESSION_COOKIE_VALUE.exec(value);
   if (!match || !isHomeAccountId(match[2]!)) return undefined;
   return { homeAccountId: match[2]!, idHash: hashSessionId(match[1]!) };

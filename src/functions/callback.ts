@@ -107,7 +107,7 @@ export async function callback(services: Services, request: HttpRequest, context
   } catch (error) {
     // Its cookie never reaches the browser, so it must not count as a signed-in device.
     if (started) {
-      await services.sessions.discard(started.ref).catch(() => {
+      await services.sessions.end(started.ref).catch(() => {
         context.warn('sign-in: the session made for a failed sign-in could not be deleted (storage); it expires unused');
       });
     }

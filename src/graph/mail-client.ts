@@ -71,6 +71,11 @@ export function messagesUrl(endpoint: string, query: MailQuery): URL {
   return url;
 }
 
+/** The headers of that request: previews as text, not HTML. */
+export function messagesRequestHeaders(accessToken: string): Record<string, string> {
+  return { Authorization: `Bearer ${accessToken}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' };
+}
+
 /** Throttling; every 5xx is retried too (a Graph outage or a gateway in front of it). */
 const RETRYABLE = new Set([408, 429]);
 
@@ -118,7 +123,7 @@ export class GraphMailClient {
 
   private async get(url: URL, accessToken: string): Promise<unknown> {
     const deadline = Date.now() + this.retryBudgetMs;
-    const headers = { Authorization: `Bearer ${accessToken}`, Accept: 'application/json', Prefer: 'outlook.body-content-type="text"' };
+    const headers = messagesRequestHeaders(accessToken);
     for (let attempt = 0; ; attempt++) {
       let response: GraphAnswer;
       try {
