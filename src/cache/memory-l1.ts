@@ -17,8 +17,8 @@
  *   revokes the whole grant. So a refresh never starts from the L1: after taking the lease the
  *   caller drops the copy (`invalidate`) and reads storage, sees the other instance's refresh and
  *   uses it. A read that started before the `invalidate` and answers after it cannot refill the
- *   copy in between (`set` takes the `mark` from before the read; invalidation-log.ts). The price of staleness is therefore one lease round trip and one extra read, never an
- *   extra redemption.
+ *   copy in between (`set` takes the `mark` from before the read; invalidation-log.ts). The price
+ *   of staleness is therefore one lease round trip and one extra read, never an extra redemption.
  * - Sign-out or "forget me" on another instance: storage is cleared at once, but this instance may
  *   keep its copy for up to `ttlMs`. The session row is read from storage on every request (the
  *   same read that fills this copy on a miss, shared-read.ts) and is deleted first, so the copy is
