@@ -60,12 +60,11 @@ describe('function app', () => {
     expect(value(site, 'identity.type')).toBe('UserAssigned');
   });
 
-  it('serves HTTPS only, TLS 1.2+, no FTP', async () => {
+  it('serves HTTPS only, TLS 1.2+', async () => {
     const { resource: site } = await only('Microsoft.Web/sites');
     expect(value(site, 'properties.httpsOnly')).toBe(true);
     expect(value(site, 'properties.siteConfig.minTlsVersion')).toBe('1.2');
     expect(value(site, 'properties.siteConfig.scmMinTlsVersion')).toBe('1.2');
-    expect(value(site, 'properties.siteConfig.ftpsState')).toBe('Disabled');
   });
 
   it('turns off basic-auth publishing for both FTP and SCM', async () => {
