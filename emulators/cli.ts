@@ -10,8 +10,8 @@
  *   --ports fixed       Entra 7443, Graph 7444, Key Vault 7445, Azurite Table 10002 (npm start)
  *   --ports free        free ports (tests; the default)
  *   --tables-location   keep Azurite's data in this folder (default: in memory)
- *   --public-base-url   the app's origin: redirect URI = base + /api/callback, post-logout = base + /
- *                       (loopback URIs match on any port, as in Entra)
+ *   --public-base-url   the app's origin: the app's registration (infra/entra-app.json) is made
+ *                       for it (loopback URIs match on any port, as in Entra)
  *   --stdin-lifeline    stop when stdin closes (a parent that dies takes the emulators with it)
  *
  * When everything listens, prints ONE line to stdout: `EMULATORS_READY <json>` (see EmulatorsInfo),
@@ -22,6 +22,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startAzurite, type Azurite } from './azurite';
 import { startEntra, type EntraEmulator } from './entra';
+import { entraRedirectUris } from './entra-app';
 import { GRAPH_AUDIENCES, startGraph, type GraphEmulator } from './graph';
 import { KEY_VAULT_AUDIENCES, startKeyVault, type KeyVaultEmulator } from './keyvault';
 import { ensureTestCa, issueCertificate, issueServerCertificate, DEFAULT_TLS_DIR } from './tls';
@@ -118,9 +119,9 @@ function parseArgs(argv: readonly string[]): CliOptions {
   return { ports, tablesLocation, publicBaseUrl, tlsDir, stdinLifeline };
 }
 
-/** base + path, and the same on the other loopback name (localhost <-> 127.0.0.1). */
-function withLoopbackTwin(base: string, path: string): string[] {
-  const url = new URL(path, `${base}/`);
+/** A URL, and the same on the other loopback name (localhost <-> 127.0.0.1). */
+function withLoopbackTwin(uri: string): string[] {
+  const url = new URL(uri);
   const out = [url.href];
   if (url.hostname === 'localhost' || url.hostname === '127.0.0.1') {
     const twin = new URL(url.href);
@@ -154,8 +155,10 @@ export async function startAll(options: CliOptions): Promise<RunningEmulators> {
     const entra: EntraEmulator = await startEntra({
       port: fixed ? FIXED_PORTS.entra : 0,
       tls,
-      redirectUris: withLoopbackTwin(options.publicBaseUrl, '/api/callback'),
-      postLogoutRedirectUris: withLoopbackTwin(options.publicBaseUrl, '/'),
+      // The app's registration (infra/entra-app.json), as in Azure: Entra matches
+      // post_logout_redirect_uri against the registered redirect URIs, so both lists are the same.
+      redirectUris: entraRedirectUris(options.publicBaseUrl).flatMap(withLoopbackTwin),
+      postLogoutRedirectUris: entraRedirectUris(options.publicBaseUrl).flatMap(withLoopbackTwin),
       clientCertificates: [clientCertificate.cert],
     });
     stops.push(() => entra.stop());

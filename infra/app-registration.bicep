@@ -3,7 +3,10 @@
 // outputs, then give main.bicep the new client id:
 //
 //   az deployment group create -g <rg> -f infra/app-registration.bicep \
-//     -p redirectUri=<REDIRECT_URI> managedIdentityPrincipalId=<MANAGED_IDENTITY_PRINCIPAL_ID>
+//     -p publicBaseUrl=<SERVICE_API_URI> managedIdentityPrincipalId=<MANAGED_IDENTITY_PRINCIPAL_ID>
+//
+// The URLs it registers and the optional claims come from entra-app.json, the one list the portal
+// steps in docs/deploy.md and the emulated Entra use too.
 //
 // The deploying user needs permission to create applications in the tenant (for instance the
 // Application Developer role), and Privileged Role Administrator or equivalent for grantAdminConsent.
@@ -17,8 +20,8 @@ param displayName string = 'Entra BFF mail'
 @description('Client-provided key of the application: the same value updates the same registration on every deployment.')
 param uniqueName string = 'entra-bff-${uniqueString(resourceGroup().id)}'
 
-@description('The redirect URI: main.bicep output REDIRECT_URI (https://<host>/api/callback).')
-param redirectUri string
+@description('The app\'s public origin, PUBLIC_BASE_URL: main.bicep output SERVICE_API_URI (https://<host>, no trailing slash). Every URL in entra-app.json is registered under it.')
+param publicBaseUrl string
 
 @description('AzureADMyOrg for one tenant (TENANT_ID a tenant id or domain), AzureADMultipleOrgs for TENANT_ID=organizations.')
 @allowed([
@@ -36,6 +39,9 @@ param federatedCredentialAudience string = 'api://AzureADTokenExchange'
 @description('Grant tenant-wide (admin) consent to the delegated permissions, so users see no consent prompt.')
 param grantAdminConsent bool = false
 
+// What the app sends to Entra and reads from its tokens (see entra-app.json).
+var entraApp = loadJsonContent('entra-app.json')
+
 // Microsoft Graph and the ids of its delegated permissions (the same in every tenant).
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 var graphDelegatedPermissions = {
@@ -50,15 +56,21 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   displayName: displayName
   signInAudience: signInAudience
   web: {
-    // Platform Web (a confidential client): the exact callback, nothing else. Never a SPA redirect
-    // URI: refresh tokens issued to those last 24 hours.
-    redirectUris: [
-      redirectUri
-    ]
+    // Platform Web (a confidential client): exactly the URLs the app sends (the sign-in callback,
+    // and the page sign-out returns to: Entra matches post_logout_redirect_uri against these).
+    // Never a SPA redirect URI: refresh tokens issued to those last 24 hours.
+    redirectUris: [for url in filter(entraApp.urls, u => u.register == 'redirectUri'): '${publicBaseUrl}${url.path}']
     implicitGrantSettings: {
       enableAccessTokenIssuance: false
       enableIdTokenIssuance: false
     }
+  }
+  // login_hint in the ID token: the app sends it back as logout_hint at sign-out.
+  optionalClaims: {
+    idToken: [for claim in entraApp.idTokenOptionalClaims: {
+      name: claim.name
+      essential: false
+    }]
   }
   requiredResourceAccess: [
     {

@@ -88,7 +88,8 @@ param tokenCacheMemoryTtlSeconds int = 30
 ])
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+@description('Flex Consumption scales out to at most this many instances; 40 is the lowest maximum it accepts.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 

@@ -32,7 +32,8 @@ param applicationInsightsName string
 ])
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+@description('Flex Consumption scales out to at most this many instances; 40 is the lowest maximum it accepts.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -109,7 +110,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption does not support it. FTP is off through the ftp policy below.
       http20Enabled: true
     }
     functionAppConfig: {
@@ -135,9 +136,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 
   // No FTP and no basic-auth (user name and password) publishing: deployments authenticate with
-  // Entra ID (azd and Core Tools both do).
+  // Entra ID (azd and Core Tools both do). Each policy needs the site's location: ARM refuses it
+  // without one ("The parameter location has an invalid value").
   resource ftpPublishing 'basicPublishingCredentialsPolicies' = {
     name: 'ftp'
+    location: location
     properties: {
       allow: false
     }
@@ -145,6 +148,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
   resource scmPublishing 'basicPublishingCredentialsPolicies' = {
     name: 'scm'
+    location: location
     properties: {
       allow: false
     }
@@ -169,6 +173,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // in it cannot ingest anything without an Entra token.
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // No Functions landing page: HEAD / and POST / would get it instead of the app's answer (GET /
+      // is the app's page). As in local.settings.sample.json.
+      AzureWebJobsDisableHomepage: 'true'
 
       // The app (src/config.ts).
       TENANT_ID: tenantId

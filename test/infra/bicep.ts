@@ -387,3 +387,15 @@ export function resolveLiteral(file: BicepFile, node: Node, caller?: { file: Bic
   }
   return undefined;
 }
+
+/** The arguments of one decorator, such as `@minValue(40)`, on a top-level declaration; undefined if absent. */
+export function decoratorArgs(declaration: Node, name: string): Node[] | undefined {
+  let previous = declaration.previousNamedSibling;
+  while (previous?.isExtra) previous = previous.previousNamedSibling;
+  if (previous?.type !== 'decorators') return undefined;
+  for (const decorator of named(previous)) {
+    const args = callOf(firstOfType(decorator, 'call_expression'), name);
+    if (args !== undefined) return args;
+  }
+  return undefined;
+}

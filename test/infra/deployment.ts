@@ -6,11 +6,15 @@ import type { Node } from 'web-tree-sitter';
 import { get, literal, named, properties, resourcesOfType, where, type BicepFile } from './bicep';
 
 /**
- * Settings the Functions host and its extensions read, not the app: identity-based host storage
- * and Application Insights with Entra authentication. Anything else in the app settings must be in
- * SETTINGS (src/config.ts).
+ * Settings the Functions host and its extensions read, not the app: identity-based host storage,
+ * Application Insights with Entra authentication, and the host's landing page turned off. Anything
+ * else in the app settings must be in SETTINGS (src/config.ts).
  */
-export const HOST_SETTINGS: readonly RegExp[] = [/^AzureWebJobsStorage__(accountName|credential|clientId)$/, /^APPLICATIONINSIGHTS_(CONNECTION_STRING|AUTHENTICATION_STRING)$/];
+export const HOST_SETTINGS: readonly RegExp[] = [
+  /^AzureWebJobsStorage__(accountName|credential|clientId)$/,
+  /^APPLICATIONINSIGHTS_(CONNECTION_STRING|AUTHENTICATION_STRING)$/,
+  /^AzureWebJobsDisableHomepage$/,
+];
 
 /**
  * Settings Flex Consumption took over (functionAppConfig) and refuses, and the host-storage

@@ -45,11 +45,12 @@ describe('app settings written by infra/ vs SETTINGS in src/config.ts', () => {
     expect(names).toEqual([
       'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
       'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'AzureWebJobsDisableHomepage',
       'AzureWebJobsStorage__accountName',
       'AzureWebJobsStorage__clientId',
       'AzureWebJobsStorage__credential',
     ]);
-    expect(HOST_SETTINGS.length).toBe(2);
+    expect(HOST_SETTINGS.length).toBe(3);
     const byName = new Map(written.map((s) => [s.name, s.value]));
     expect(literal(byName.get('AzureWebJobsStorage__credential'))).toBe('managedidentity');
     // ClientId=<the managed identity's client id>;Authorization=AAD
