@@ -39,8 +39,13 @@ export function vaultProblem(error: unknown): Problem {
   else if (status === 401 || (typeof cause.name === 'string' && CREDENTIAL_ERRORS.has(cause.name))) code = 'vault_credential';
   else if (error.cause === undefined || error.cause instanceof UnusableSecretError) code = 'secret_unusable';
   else code = 'vault_error';
-  const who = code === 'vault_access_denied' || code === 'vault_credential' ? ` ${DOCTOR_IDENTITY}` : '';
-  return { code, message: `${error.message}${who}` };
+  const more =
+    code === 'vault_access_denied' || code === 'vault_credential'
+      ? ` ${DOCTOR_IDENTITY}`
+      : code === 'vault_unreachable'
+        ? ' If it stays so, check KEY_VAULT_URL and that this machine can reach the vault (firewall, private endpoint).'
+        : '';
+  return { code, message: `${error.message}${more}` };
 }
 
 export interface SecretsChecks {
@@ -81,7 +86,7 @@ async function checkClientCredential(config: Config, secrets: SecretProviders): 
   }
   if ('clientSecret' in credential) {
     const where = config.keyVaultUrl ? vaultSecret(config, config.clientSecretName, 'CLIENT_SECRET_NAME') : 'CLIENT_SECRET (local setting)';
-    return passed('client-credential', `client secret from ${where} (value not shown)`);
+    return passed('client-credential', `client secret: ${where}, value not shown`);
   }
   if ('clientCertificate' in credential) {
     return passed(
@@ -110,7 +115,7 @@ async function checkKeyRing(config: Config, secrets: SecretProviders): Promise<C
     const ring = await secrets.keyRing.current();
     const where = config.keyVaultUrl ? vaultSecret(config, config.keyRingSecretName, 'KEY_RING_SECRET_NAME') : 'KEY_RING (local setting)';
     const keys = `${ring.kids.length} key${ring.kids.length === 1 ? '' : 's'}`;
-    return passed('key-ring', `${where}: ${keys}, newest kid "${ring.current.kid}" (values not shown)`);
+    return passed('key-ring', `${where}: ${keys}, newest kid "${ring.current.kid}", values not shown`);
   } catch (error) {
     return failed('key-ring', vaultProblem(error));
   }
@@ -129,8 +134,9 @@ export async function checkTable(config: Config, timeoutMs: number): Promise<Che
   try {
     // The app creates the table itself only on Azurite (connection string); on Azure, Bicep does.
     if (config.tables.connectionString) await ensureTable(client)();
-    // expiresAt: should the delete below never happen, the app's sweep removes the row (src/cache/table-token-cache-store.ts).
-    await client.createEntity({ partitionKey: PROBE_PARTITION, rowKey, probe: value, expiresAt: new Date(Date.now() + 60 * 60_000) }, abort());
+    // No expiresAt: the app's sweeps must never meet the row. Should the delete below fail (the
+    // doctor then says why), the row left in ~doctor is a few bytes that no request ever reads.
+    await client.createEntity({ partitionKey: PROBE_PARTITION, rowKey, probe: value }, abort());
     const read = await client.getEntity<{ probe?: string }>(PROBE_PARTITION, rowKey, abort());
     await client.deleteEntity(PROBE_PARTITION, rowKey, abort());
     if (read.probe !== value) {

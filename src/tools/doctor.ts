@@ -46,7 +46,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
 }
 
 function settingsSummary(config: Config): string {
-  const secrets = config.keyVaultUrl ? `Key Vault ${config.keyVaultUrl}` : 'local settings (CLIENT_SECRET, KEY_RING)';
+  const secrets = config.keyVaultUrl ? `Key Vault ${config.keyVaultUrl}` : `local settings (${config.clientCredential === 'secret' ? 'CLIENT_SECRET, ' : ''}KEY_RING)`;
   const tables = config.tables.connectionString ? 'a connection string' : config.tables.endpoint;
   return `authority ${config.authority}, client ${config.clientId}, public base ${config.publicBaseUrl}, credential ${config.clientCredential}, secrets from ${secrets}, tables at ${tables}`;
 }

@@ -101,8 +101,10 @@ function unreachable(check: string, base: string, path: string, error: unknown):
   });
 }
 
-/** ` (config_invalid: "...")` when the app answered one of its JSON errors. */
+/** ` (config_invalid: "...")` when the app answered one of its JSON errors, ` (config_invalid)` for its error page. */
 function appErrorOf(answer: Answer): string {
+  const onPage = /Error code: <code>([a-z_]{1,64})<\/code>/.exec(answer.body);
+  if (onPage) return ` (${onPage[1]})`;
   try {
     const body = JSON.parse(answer.body) as { error?: unknown; message?: unknown };
     if (typeof body.error !== 'string') return '';

@@ -69,6 +69,28 @@ test('a wrong PUBLIC_BASE_URL and another authority fail the login check, saying
   }
 });
 
+test('an app whose authority is down answers /api/login with its 503: the login line names the app\'s error code and points at the doctor', async () => {
+  const cutOff = await startTestApp({ realClock: true, env: { CLOUD_INSTANCE: `https://127.0.0.1:${await freePort()}/` } });
+  try {
+    const run = await runTool('smoke', [cutOff.url]);
+    const pass = passLines(cutOff.url);
+    expect(run.lines).toEqual([
+      pass[0],
+      pass[1],
+      pass[2],
+      '✗ login [login_status]: GET /api/login answered 503 (identity_provider_unavailable), ' +
+        "expected 302 to the authority. Fix: run `npm run doctor` with the app's settings: it names the setting or dependency at fault; the function app's log stream shows the rest.",
+      '✗ cookies [cookies_not_checked]: not checked: GET /api/login did not answer 302 (see login), and its transaction cookie is what is checked.',
+      pass[5],
+      pass[6],
+      'smoke: 2 problems in 2 of 6 checks',
+    ]);
+    expect(run.code).toBe(1);
+  } finally {
+    await cutOff.stop();
+  }
+});
+
 /** Routes that answer the way a broken or foreign deployment would. */
 async function startStandIn(): Promise<{ url: string; stop: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
