@@ -158,8 +158,8 @@ async function startFailingServer(): Promise<{ url: string; stop: () => Promise<
 test('Entra and Graph failing: authority_unavailable, graph_unavailable', async () => {
   const failing = await startFailingServer();
   try {
-    const env = { ...emulators().env, CLOUD_INSTANCE: failing.url, GRAPH_API_ENDPOINT: failing.url };
-    const authority = `${failing.url}${env.TENANT_ID}`;
+    const env: Env = { ...emulators().env, CLOUD_INSTANCE: failing.url, GRAPH_API_ENDPOINT: failing.url };
+    const authority = `${failing.url}${env['TENANT_ID']}`;
     const run = await doctor(env);
     expect(run.lines).toEqual(
       expected(
@@ -196,7 +196,7 @@ test('every dependency unreachable: authority_unreachable, vault_unreachable, st
   expect(run.lines).toEqual([
     HEADER,
     passing(env).settings,
-    `✗ authority [authority_unreachable]: https://${closed}/${env.TENANT_ID}/v2.0/.well-known/openid-configuration got no answer (ECONNREFUSED): check CLOUD_INSTANCE (https://${closed}/) and that this machine can reach it.`,
+    `✗ authority [authority_unreachable]: https://${closed}/${e.env['TENANT_ID']}/v2.0/.well-known/openid-configuration got no answer (ECONNREFUSED): check CLOUD_INSTANCE (https://${closed}/) and that this machine can reach it.`,
     `✗ client-credential [vault_unreachable]: ${vaultDown('client-secret')}`,
     `✗ key-ring [vault_unreachable]: ${vaultDown('key-ring')}`,
     `✗ table [storage_unreachable]: table "accounts" at http://${closed} did not answer (ECONNREFUSED): check TABLES_CONNECTION_STRING and that this machine can reach the storage account (firewall, private endpoint).`,
