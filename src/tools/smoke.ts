@@ -124,15 +124,23 @@ function statusHint(status: number): string {
   return 'deploy the current build (npm run build, then publish: docs/deploy.md).';
 }
 
-function checkHealth(base: string, fetched: Fetched): CheckResult {
-  if ('error' in fetched) return unreachable('health', base, '/api/health', fetched.error);
+/** The answer when it came with `status`; otherwise the check's failure (`<check>_unreachable` or `<check>_status`). */
+function expectStatus(check: string, base: string, path: string, fetched: Fetched, status: number, expectation: string, request = `GET ${path}`): { answer: Answer } | { result: CheckResult } {
+  if ('error' in fetched) return { result: unreachable(check, base, path, fetched.error) };
   const { answer } = fetched;
-  if (answer.status !== 200) {
-    return failed('health', {
-      code: 'health_status',
-      message: `GET /api/health answered ${answer.status}${appErrorOf(answer)}, expected 200. Fix: ${statusHint(answer.status)}`,
-    });
-  }
+  if (answer.status === status) return { answer };
+  return {
+    result: failed(check, {
+      code: `${check}_status`,
+      message: `${request} answered ${answer.status}${appErrorOf(answer)}, expected ${expectation}. Fix: ${statusHint(answer.status)}`,
+    }),
+  };
+}
+
+function checkHealth(base: string, fetched: Fetched): CheckResult {
+  const got = expectStatus('health', base, '/api/health', fetched, 200, '200');
+  if ('result' in got) return got.result;
+  const { answer } = got;
   if (!/^\s*\{\s*"status"\s*:\s*"ok"\s*\}\s*$/.test(answer.body)) {
     return failed('health', { code: 'health_body', message: `GET /api/health answered 200 but not {"status":"ok"}: something else answers at this URL. Fix: check the URL.` });
   }
@@ -140,11 +148,9 @@ function checkHealth(base: string, fetched: Fetched): CheckResult {
 }
 
 function checkPage(base: string, fetched: Fetched): CheckResult {
-  if ('error' in fetched) return unreachable('page', base, '/', fetched.error);
-  const { answer } = fetched;
-  if (answer.status !== 200) {
-    return failed('page', { code: 'page_status', message: `GET / answered ${answer.status}${appErrorOf(answer)}, expected 200 with the sign-in page. Fix: ${statusHint(answer.status)}` });
-  }
+  const got = expectStatus('page', base, '/', fetched, 200, '200 with the sign-in page');
+  if ('result' in got) return got.result;
+  const { answer } = got;
   const problems: Problem[] = [];
   const type = answer.headers.get('content-type') ?? '';
   if (!/^text\/html\b/i.test(type)) problems.push({ code: 'page_content_type', message: `GET / answered ${type ? `Content-Type ${type}` : 'no Content-Type'}, expected text/html. Fix: check the URL.` });
@@ -159,14 +165,9 @@ function checkPage(base: string, fetched: Fetched): CheckResult {
 }
 
 function checkLogin(base: string, fetched: Fetched, expectedAuthority: string | undefined): CheckResult {
-  if ('error' in fetched) return unreachable('login', base, '/api/login', fetched.error);
-  const { answer } = fetched;
-  if (answer.status !== 302) {
-    return failed('login', {
-      code: 'login_status',
-      message: `GET /api/login answered ${answer.status}${appErrorOf(answer)}, expected 302 to the authority. Fix: ${statusHint(answer.status)}`,
-    });
-  }
+  const got = expectStatus('login', base, '/api/login', fetched, 302, '302 to the authority');
+  if ('result' in got) return got.result;
+  const { answer } = got;
   const location = answer.headers.get('location') ?? '';
   let url: URL;
   try {
@@ -282,14 +283,9 @@ function checkCookies(fetched: Fetched): CheckResult {
 }
 
 function checkMe(base: string, fetched: Fetched): CheckResult {
-  if ('error' in fetched) return unreachable('me', base, '/api/me', fetched.error);
-  const { answer } = fetched;
-  if (answer.status !== 401) {
-    return failed('me', {
-      code: 'me_status',
-      message: `GET /api/me without a session answered ${answer.status}${appErrorOf(answer)}, expected 401 ${ErrorCode.LOGIN_REQUIRED}. Fix: ${statusHint(answer.status)}`,
-    });
-  }
+  const got = expectStatus('me', base, '/api/me', fetched, 401, `401 ${ErrorCode.LOGIN_REQUIRED}`, 'GET /api/me without a session');
+  if ('result' in got) return got.result;
+  const { answer } = got;
   let body: { error?: unknown; loginUrl?: unknown } | undefined;
   try {
     body = /^application\/json\b/i.test(answer.headers.get('content-type') ?? '') ? (JSON.parse(answer.body) as typeof body) : undefined;

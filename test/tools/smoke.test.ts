@@ -51,16 +51,12 @@ test('a wrong PUBLIC_BASE_URL and another authority fail the login check, saying
     const run = await runTool('smoke', [base, '--authority', expected]);
     const pass = passLines(base);
     expect(run.lines).toEqual([
-      pass[0],
-      pass[1],
-      pass[2],
+      ...pass.slice(0, 3),
       `✗ login [login_authority]: GET /api/login redirects to ${emulators().entra.authority}/oauth2/v2.0/authorize, expected ${expected}/oauth2/v2.0/authorize. ` +
         `Fix: set CLOUD_INSTANCE and TENANT_ID so that CLOUD_INSTANCE + TENANT_ID is ${expected}.`,
       `✗ login [login_redirect_uri]: redirect_uri is "https://bff.example.net/api/callback", expected "${base}/api/callback". ` +
         `Fix: set PUBLIC_BASE_URL to ${base} (the origin people use), and register ${base}/api/callback as a Web redirect URI of the app registration.`,
-      pass[4],
-      pass[5],
-      pass[6],
+      ...pass.slice(4),
       'smoke: 2 problems in 1 of 6 checks',
     ]);
     expect(run.code).toBe(1);
@@ -75,14 +71,11 @@ test('an app whose authority is down answers /api/login with its 503: the login 
     const run = await runTool('smoke', [cutOff.url]);
     const pass = passLines(cutOff.url);
     expect(run.lines).toEqual([
-      pass[0],
-      pass[1],
-      pass[2],
+      ...pass.slice(0, 3),
       '✗ login [login_status]: GET /api/login answered 503 (identity_provider_unavailable), ' +
         "expected 302 to the authority. Fix: run `npm run doctor` with the app's settings: it names the setting or dependency at fault; the function app's log stream shows the rest.",
       '✗ cookies [cookies_not_checked]: not checked: GET /api/login did not answer 302 (see login), and its transaction cookie is what is checked.',
-      pass[5],
-      pass[6],
+      ...pass.slice(5),
       'smoke: 2 problems in 2 of 6 checks',
     ]);
     expect(run.code).toBe(1);
