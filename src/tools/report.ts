@@ -64,7 +64,9 @@ export function exitCode(results: readonly CheckResult[]): number {
 
 /** The short reason of a network failure (ECONNREFUSED, a TLS error code, a timeout), never a URL's secrets. */
 export function networkReason(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'no answer in time';
+  // fetch's timeout is a DOMException, not an Error in every Node version: tell it by name.
+  const name = (error as { name?: unknown } | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return 'no answer in time';
   const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   if (cause && typeof cause.code === 'string') return cause.code;
   const code = (error as { code?: unknown } | undefined)?.code;

@@ -6,6 +6,8 @@ import * as http from 'node:http';
 import { freePort, listen } from '../../emulators/ports';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators } from '../support/emulators';
+import { runSmoke } from '../../src/tools/smoke';
+import { formatResult } from '../../src/tools/report';
 import { buildTool, runTool } from './run-tool';
 
 let app: TestApp;
@@ -164,4 +166,33 @@ test('an app that answers nothing: every check says so; bad usage exits 2', asyn
   expect([none.code, none.stdout, none.stderr]).toEqual([2, '', `smoke: give the app's base URL, e.g. npm run smoke -- https://<app>.azurewebsites.net\n${usage}\n`]);
   const withPath = await runTool('smoke', [`${base}/api`]);
   expect([withPath.code, withPath.stderr]).toEqual([2, `smoke: "${base}/api" must be an origin only (no path, query or credentials): the app serves /api/... from its root\n${usage}\n`]);
+});
+
+test('in process: a JSON error of the app is quoted with its code, and a request that hangs past --timeout is unreachable', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer((req, res) => {
+    if (req.url === '/api/me') {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+      res.end(JSON.stringify({ error: 'storage_unavailable', message: 'Storage is not answering right now. Try again in a few seconds.' }));
+    } else if (req.url !== '/api/health') {
+      res.writeHead(404).end();
+    } // /api/health never answers
+  });
+  server.on('connection', (socket) => sockets.add(socket));
+  const base = `http://127.0.0.1:${await listen(server, 0)}`;
+  try {
+    const results = await runSmoke({ baseUrl: base, timeoutMs: 300 });
+    const lines = results.flatMap(formatResult);
+    expect(lines[0]).toBe(
+      `✗ health [health_unreachable]: GET ${base}/api/health got no answer (no answer in time). Fix: check the URL (the function app's https://<name>.azurewebsites.net, ` +
+        'or your custom domain) and that the app is running (az functionapp show -g <rg> -n <app> --query state).',
+    );
+    expect(lines.find((line) => line.startsWith('✗ me '))).toBe(
+      '✗ me [me_status]: GET /api/me without a session answered 503 (storage_unavailable: "Storage is not answering right now. Try again in a few seconds."), expected 401 login_required. ' +
+        "Fix: run `npm run doctor` with the app's settings: it names the setting or dependency at fault; the function app's log stream shows the rest.",
+    );
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
