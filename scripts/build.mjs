@@ -11,9 +11,11 @@
  *   scripts/start-local.ts  -> dist-dev/start-local.js   `npm start` (when present)
  *   bench/bench.ts          -> dist-dev/bench.js         `npm run bench` (when present)
  *   bench/hello/main.ts     -> dist-dev/hello/main.js    the bench's hello-world reference, bundled like dist/main.js
+ *   src/tools/smoke-cli.ts  -> dist/tools/smoke.js       `npm run smoke`: Node built-ins only (checked below)
+ *   src/tools/doctor-cli.ts -> dist/tools/doctor.js      `npm run doctor`: the app's modules, bundled
  *
- * Entries whose source does not exist are skipped. `--only app|dev` builds one group, `--only emulators`
- * just the emulator bundle (what the jest global setup needs).
+ * Entries whose source does not exist are skipped. `--only app|dev|tools` builds one group, `--only emulators`
+ * just the emulator bundle (what the jest global setup needs), `--only smoke|doctor` one tool.
  * The emulators never end up in dist/ (nothing in src/ imports them).
  *
  * Cold start (spawn -> first 200 of /api/health) pays for every byte dist/main.js or dist/serve.js
@@ -172,7 +174,29 @@ const targets = [
     entry: 'bench/hello/main.ts',
     options: { format: 'cjs', outfile: 'dist-dev/hello/main.js', external: ['@azure/functions-core'] },
   },
+  // Operator tools, run from a checkout; never loaded by the Functions host.
+  {
+    group: 'tools',
+    name: 'smoke',
+    entry: 'src/tools/smoke-cli.ts',
+    options: { format: 'cjs', outfile: 'dist/tools/smoke.js', metafile: true },
+  },
+  {
+    group: 'tools',
+    name: 'doctor',
+    entry: 'src/tools/doctor-cli.ts',
+    options: { format: 'cjs', outfile: 'dist/tools/doctor.js', external: ['@azure/functions-core'] },
+  },
 ];
+
+/** `npm run smoke` runs wherever Node runs, with no `npm ci`: its bundle may hold no package at all. */
+function checkSmokeBundle(metafile) {
+  const packages = Object.keys(metafile.inputs).filter((file) => file.includes('node_modules/'));
+  if (packages.length > 0) {
+    console.error(`build: dist/tools/smoke.js must use Node built-ins only, but takes in: ${packages.join(', ')}`);
+    process.exit(1);
+  }
+}
 
 const started = Date.now();
 const selected = targets.filter((t) => (only === undefined || t.group === only || t.name === only) && existsSync(t.entry));
@@ -185,4 +209,5 @@ try {
 }
 const metafiles = new Map(selected.map((t, i) => [t.options.outfile, results[i].metafile]).filter(([, m]) => m));
 if ([...LIGHT_BUNDLES, SERVICES_BUNDLE].every((outfile) => metafiles.has(outfile))) checkAppBundles(metafiles);
+if (metafiles.has('dist/tools/smoke.js')) checkSmokeBundle(metafiles.get('dist/tools/smoke.js'));
 console.error(`build: ${selected.map((t) => t.options.outfile).join(', ')} in ${Date.now() - started} ms`);

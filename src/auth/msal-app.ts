@@ -58,7 +58,7 @@ export interface MsalAppFactory {
   endSessionEndpoint(): Promise<string>;
 }
 
-interface AuthorityMetadata {
+export interface AuthorityMetadata {
   readonly raw: string;
   readonly endSessionEndpoint: string;
 }
@@ -111,14 +111,41 @@ export function createMsalAppFactory(
   };
 }
 
-async function fetchAuthorityMetadata(authority: string, timeoutMs: number): Promise<AuthorityMetadata> {
-  const url = `${authority}/v2.0/.well-known/openid-configuration`;
+/** The authority's OpenID Connect discovery document. */
+export function authorityMetadataUrl(authority: string): string {
+  return `${authority}/v2.0/.well-known/openid-configuration`;
+}
+
+/**
+ * Discovery did not give a usable document: `status` is the authority's HTTP status when it
+ * answered with an error, undefined when the document itself is unusable. A network failure or a
+ * timeout is fetch's own error. (`npm run doctor` tells these apart.)
+ */
+export class AuthorityMetadataError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AuthorityMetadataError';
+  }
+}
+
+/** Fetches and checks the discovery document, as every MSAL application of this process gets it. */
+export async function fetchAuthorityMetadata(authority: string, timeoutMs: number): Promise<AuthorityMetadata> {
+  const url = authorityMetadataUrl(authority);
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+  if (!response.ok) throw new AuthorityMetadataError(`discovery answered ${response.status}`, response.status);
   const raw = await response.text();
-  const document = JSON.parse(raw) as { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown };
-  if (typeof document.authorization_endpoint !== 'string' || typeof document.token_endpoint !== 'string') {
-    throw new Error('discovery document lacks the authorization or token endpoint');
+  let document: { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown };
+  try {
+    document = JSON.parse(raw) as typeof document;
+  } catch (error) {
+    throw new AuthorityMetadataError('discovery document is not JSON', undefined, { cause: error });
+  }
+  if (typeof document !== 'object' || document === null || typeof document.authorization_endpoint !== 'string' || typeof document.token_endpoint !== 'string') {
+    throw new AuthorityMetadataError('discovery document lacks the authorization or token endpoint', undefined);
   }
   const endSessionEndpoint = typeof document.end_session_endpoint === 'string' ? document.end_session_endpoint : `${authority}/oauth2/v2.0/logout`;
   return { raw, endSessionEndpoint };

@@ -1,0 +1,58 @@
+/**
+ * Runs a built tool (dist/tools/smoke.js, dist/tools/doctor.js) as a person would: its own process,
+ * an empty working directory unless given, none of the parent's app settings. Asynchronous, so an
+ * app served from the test's own process can answer it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SETTINGS } from '../../src/config';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+export interface ToolRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout, one entry per line, without the trailing empty one. */
+  readonly lines: string[];
+}
+
+/** Builds one tool (`smoke` or `doctor`) from the current sources. */
+export function buildTool(name: 'smoke' | 'doctor'): void {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', name], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  if (result.status !== 0) throw new Error(`node scripts/build.mjs --only ${name} failed (status ${result.status}):\n${result.stdout}${result.stderr}`);
+}
+
+export function runTool(
+  name: 'smoke' | 'doctor',
+  args: readonly string[],
+  options: { env?: Readonly<Record<string, string>>; cwd?: string; timeoutMs?: number } = {},
+): Promise<ToolRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const setting of SETTINGS) delete env[setting.name];
+  for (const other of ['EMULATORS_JSON', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'PORT', 'HOST']) delete env[other];
+  const cwd = options.cwd ?? mkdtempSync(path.join(tmpdir(), `bff-${name}-`));
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'tools', `${name}.js`), ...args], {
+    cwd,
+    env: { ...env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} ${args.join(' ')} did not finish in time:\n${stdout}${stderr}`));
+    }, options.timeoutMs ?? 40_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (options.cwd === undefined) rmSync(cwd, { recursive: true, force: true });
+      resolve({ code, stdout, stderr, lines: stdout.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1) });
+    });
+  });
+}
