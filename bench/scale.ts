@@ -223,9 +223,10 @@ function partitionOfCookie(cookie: string): string {
 }
 
 /**
- * Azurite keeps a table in one in-memory collection and evaluates every query against all of it,
- * so its time per request grows with the table; Azure serves a PartitionKey query from that
- * partition. This tells the two apart: the median time of the per-entry query the sweep makes.
+ * Azurite keeps a table in one in-memory collection and evaluates queries against all of it, so
+ * its time per request may grow with the table (Azure serves a PartitionKey query from that
+ * partition), and a loaded machine slows everything: the median time of the per-entry query the
+ * sweep makes, at each size, tells which one the sweep's time shows.
  */
 async function timePartitionQuery(client: TableClient, partitions: readonly string[]): Promise<number> {
   const times: number[] = [];
