@@ -50,6 +50,7 @@ import { Driver, runDriver, type LoadJobResult } from './driver';
 import { mapLimit, median, summarize } from './load';
 import { cpuMsOf, cpuMsOfTree, instanceHeapFlags, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
 import { formatMemory, formatReport, type MemoryRun, type Results, type SideName, type StormFigures, type Target, type WarmFigures } from './report';
+import { runScale, withScaleSection } from './scale';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIL_PATH = '/api/mail?top=10';
@@ -433,7 +434,7 @@ async function main(): Promise<void> {
   results.targets = evaluateTargets(results, settings);
   results.durationSeconds = (Date.now() - started) / 1000;
   results.figures = flatten(results);
-  writeFileSync(settings.out, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(settings.out, `${JSON.stringify(withScaleSection(settings.out, results), null, 2)}\n`);
   process.stdout.write(formatReport(results));
   log(`wrote ${path.relative(process.cwd(), settings.out) || settings.out} in ${results.durationSeconds.toFixed(1)} s`);
 }
@@ -875,7 +876,8 @@ if (isMainThread) {
       void cleanup().finally(() => process.exit(130));
     });
   }
-  main()
+  // `--scale`: the sweep at two table sizes (bench/scale.ts).
+  (process.argv.includes('--scale') ? runScale(process.argv.slice(2), cleanups) : main())
     .then(
       () => 0,
       (error: unknown) => {

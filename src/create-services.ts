@@ -57,6 +57,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const tokenCacheStore: TokenCacheStore = l1 ? new L1TokenCacheStore(tableCache, l1) : tableCache;
   const tableSessions = new TableSessionStore(accountsClient, {
     ensureTable: createTable,
+    clock,
     ...(l1 ? { tokenCacheRows: tokenCacheRowsSink(tableCache, l1) } : {}),
   });
   const sessionStore: SessionStore =

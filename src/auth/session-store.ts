@@ -14,7 +14,9 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { partitionKeyOf } from '../cache/token-cache-store';
+import type { ExpiryIndex } from '../storage/expiry-index';
 import { statusOf, storageUnavailable } from '../storage/tables';
+import { sessionExpiry, sessionExpiryIndex, sweepSessions } from './session-sweep';
 
 export interface SessionRecord {
   readonly homeAccountId: string;
@@ -124,18 +126,25 @@ function toRecord(entity: SessionEntity): SessionRecord {
 }
 
 export class TableSessionStore implements SessionStore {
+  /** Expiry index (session-sweep.ts): noted before each write of a session's expiry, read by the sweep. */
+  readonly expiryIndex: ExpiryIndex;
+
   constructor(
     private readonly client: TableClient,
     private readonly options: {
       readonly ensureTable?: () => Promise<void>;
       /** The token cache, when it wants its rows read along with the session. */
       readonly tokenCacheRows?: TokenCacheRowsSink;
+      readonly clock?: () => number;
     } = {},
-  ) {}
+  ) {
+    this.expiryIndex = sessionExpiryIndex(client, options);
+  }
 
   async create(ref: SessionRef, record: SessionRecord): Promise<void> {
     await this.guard(async () => {
       await this.options.ensureTable?.();
+      await this.expiryIndex.note(keysOf(ref).partitionKey, sessionExpiry(record));
       await this.client.createEntity<SessionEntity>(toEntity(ref, record));
     });
   }
@@ -157,6 +166,7 @@ export class TableSessionStore implements SessionStore {
 
   async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
     await this.guard(async () => {
+      await this.expiryIndex.note(keysOf(ref).partitionKey, idleExpiresAt);
       try {
         await this.client.updateEntity({ ...keysOf(ref), lastSeenAt: new Date(lastSeenAt), idleExpiresAt: new Date(idleExpiresAt) }, 'Merge', { etag: '*' });
       } catch (error) {
@@ -205,28 +215,9 @@ export class TableSessionStore implements SessionStore {
     });
   }
 
-  /** A scan on non-key properties: fine for a timer-triggered job, bounded by maxRows. */
+  /** Reads only the accounts the expiry index names (session-sweep.ts), bounded by maxRows. */
   async sweepExpired(now: number, maxRows: number): Promise<number> {
-    return this.guard(async () => {
-      let count = 0;
-      const expired = this.client.listEntities<SessionEntity>({
-        queryOptions: {
-          filter: odata`RowKey gt ${ROW_PREFIX} and RowKey lt ${ROWS_END} and (idleExpiresAt lt ${new Date(now)} or absoluteExpiresAt lt ${new Date(now)})`,
-          select: ['PartitionKey', 'RowKey'],
-        },
-      });
-      try {
-        for await (const entity of expired) {
-          if (count >= maxRows) break;
-          // Conditional: a session slid forward since the query saw it stays.
-          if (await this.deleteIfUnchanged(entity.partitionKey, entity.rowKey, entity.etag)) count++;
-        }
-      } catch (error) {
-        if (statusOf(error) === 404) return count; // no table yet
-        throw error;
-      }
-      return count;
-    });
+    return this.guard(() => sweepSessions(this.client, this.expiryIndex, { from: ROW_PREFIX, to: ROWS_END }, now, maxRows));
   }
 
   /** One query for the session row and the token cache's rows; the cache gets its rows, we keep ours. */
@@ -264,17 +255,6 @@ export class TableSessionStore implements SessionStore {
       await this.client.deleteEntity(partitionKey, rowKey);
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
-    }
-  }
-
-  private async deleteIfUnchanged(partitionKey: string, rowKey: string, etag: string): Promise<boolean> {
-    try {
-      await this.client.deleteEntity(partitionKey, rowKey, { etag });
-      return true;
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === 412 || status === 404) return false;
-      throw error;
     }
   }
 

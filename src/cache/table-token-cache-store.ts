@@ -10,6 +10,8 @@
  * - `cache-001`...: continuation rows, only for a cache over ~660 KiB (see table-chunks.ts),
  *   written in the same transaction as the head so the head's ETag guards them all.
  * - `lease`: the refresh lease (`holder`, `expiresAt`).
+ * - elsewhere in the table, `expiry-cache-<day>` index rows (src/storage/expiry-index.ts): written
+ *   before each cache write that moves the expiry to a day not yet indexed, read by the sweep.
  *
  * Concurrency is optimistic: a write names the ETag it read (If-Match) or creates (insert only);
  * 412/409/404 become CacheConflictError and save.ts merges. Every other failure becomes an
@@ -20,6 +22,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 import type { Clock } from '../clock';
 import { currentRing, ringKnowing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
+import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
 import { statusOf } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
 import { CACHE_ROW_RANGE, chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
@@ -77,6 +80,8 @@ export interface TableTokenCacheStoreOptions {
 
 export class TableTokenCacheStore implements TokenCacheStore {
   readonly counters: StoreCounters = newCounters();
+  /** Where the sweep finds the partitions whose cache expires on a given day. */
+  readonly expiryIndex: ExpiryIndex;
   readonly #client: TableClient;
   readonly #keyRing: KeyRingSource;
   readonly #clock: Clock;
@@ -87,6 +92,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
     this.#keyRing = options.keyRing;
     this.#clock = options.clock ?? Date.now;
     this.#ensureTable = options.ensureTable ?? memoizeCreateTable(options.client);
+    this.expiryIndex = new ExpiryIndex({ client: options.client, kind: 'cache', clock: this.#clock, ensureTable: this.#ensureTable });
   }
 
   /** The row keys of a cache (head and continuation rows), as a half-open range [from, to). */
@@ -154,7 +160,10 @@ export class TableTokenCacheStore implements TokenCacheStore {
 
     return this.#guard(async () => {
       await this.#ensureTable();
-      this.counters.writes += 1;
+      // The index row first: a write that then fails leaves a stale entry, which the sweep tolerates.
+      const noted = this.expiryIndex.counters.noted;
+      await this.expiryIndex.note(partition, expiresAt.getTime());
+      this.counters.writes += 1 + this.expiryIndex.counters.noted - noted;
       try {
         if (rows.length === 1) {
           const response = options.etag === undefined
@@ -264,46 +273,42 @@ export class TableTokenCacheStore implements TokenCacheStore {
    * Deletes what expired: a cache row whose refresh token is past its life takes its continuation
    * rows along (a live lease stays until it expires; sessions are the session sweep's); a stale
    * lease or an orphaned continuation row goes alone. Every delete is conditional on the ETag seen,
-   * so a row written since is left alone. The query
-   * filters on a non-key property: a table scan, fine for a timer-triggered job, bounded by maxRows.
+   * so a row written since is left alone. Only the partitions the expiry index names for days
+   * already past are read (src/storage/expiry-index.ts): the cost follows what expired, not the
+   * table's size. Bounded by maxRows.
    */
   async sweepExpired({ now, maxRows }: SweepOptions): Promise<SweepResult> {
     return this.#guard(async () => {
-      const expired: { partitionKey: string; rowKey: string; etag: string }[] = [];
-      try {
-        const pages = this.#client
-          .listEntities<{ expiresAt: Date }>({ queryOptions: { filter: odata`expiresAt lt ${new Date(now)}`, select: ['PartitionKey', 'RowKey'] } })
-          .byPage({ maxPageSize: Math.min(1000, Math.max(1, maxRows)) });
-        for await (const page of pages) {
-          this.counters.reads += 1;
-          for (const entity of page) {
-            if (expired.length < maxRows) expired.push({ partitionKey: entity.partitionKey!, rowKey: entity.rowKey!, etag: entity.etag });
-          }
-          if (expired.length >= maxRows) break;
-        }
-      } catch (error) {
-        if (statusOf(error) === 404) return { partitions: 0, rows: 0 }; // no table yet
-        throw error;
-      }
-
-      let partitions = 0;
-      let rows = 0;
-      const swept = new Set<string>();
-      for (const row of expired) {
-        // A swept head took its continuation rows along.
-        if (swept.has(row.partitionKey) && isContinuationRowKey(row.rowKey)) continue;
-        if (row.rowKey === HEAD_ROW) {
-          const deleted = await this.#deleteGeneration(row.partitionKey, row.etag);
-          if (deleted === 0) continue;
-          rows += deleted;
-          partitions += 1;
-          swept.add(row.partitionKey);
-        } else if (await this.#deleteIfUnchanged(row.partitionKey, row.rowKey, row.etag)) {
-          rows += 1;
-        }
-      }
-      return { partitions, rows };
+      const swept = await this.expiryIndex.sweep({ now, maxRows, legacy: LEGACY_SCAN, visit: (partition) => this.#sweepPartition(partition, now) });
+      return { partitions: swept.partitions, rows: swept.rows };
     });
+  }
+
+  /** One partition the index named: one listing of the cache's rows and lease, then conditional deletes of what expired. */
+  async #sweepPartition(partition: string, now: number): Promise<PartitionSweep> {
+    const rows: { rowKey: string; etag: string; gen: unknown; expiresAt: number }[] = [];
+    const filter = odata`PartitionKey eq ${partition} and ((RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW})`;
+    for await (const page of this.#client.listEntities<{ gen?: string; expiresAt?: Date }>({ queryOptions: { filter, select: ['RowKey', 'gen', 'expiresAt'] } }).byPage()) {
+      this.counters.reads += 1;
+      for (const row of page) rows.push({ rowKey: row.rowKey!, etag: row.etag, gen: row.gen, expiresAt: row.expiresAt ? new Date(row.expiresAt).getTime() : Number.NaN });
+    }
+    const head = rows.find((row) => row.rowKey === HEAD_ROW);
+    // Re-checked here: a stale index entry finds a head written since, with a later expiry (and its own entry).
+    const headGone = head !== undefined && head.expiresAt < now && (await this.#deleteIfUnchanged(partition, HEAD_ROW, head.etag));
+    let deleted = headGone ? 1 : 0;
+    let recheckAt: number | undefined;
+    for (const row of rows) {
+      if (row === head) continue;
+      if (row.rowKey === LEASE_ROW && row.expiresAt >= now) {
+        // A live lease is indexed by nobody: with no cache left to bring the sweep back, look again when it expires.
+        if (head === undefined || headGone) recheckAt = row.expiresAt;
+        continue;
+      }
+      // A gone head takes its generation along; an orphan of another generation goes once expired.
+      const goes = row.rowKey === LEASE_ROW || (headGone && row.gen === head.gen) || (row.gen !== head?.gen && row.expiresAt < now);
+      if (goes && (await this.#deleteIfUnchanged(partition, row.rowKey, row.etag))) deleted += 1;
+    }
+    return { rows: deleted, partitions: headGone ? 1 : 0, complete: true, ...(recheckAt === undefined ? {} : { recheckAt }) };
   }
 
   async #open(sealed: Buffer, partition: string, kid: string, etag: string): Promise<string> {
@@ -437,6 +442,13 @@ export class TableTokenCacheStore implements TokenCacheStore {
     }
   }
 }
+
+/** The cache's rows in a table written before the expiry index: what the one-time backfill indexes. */
+const LEGACY_SCAN: LegacyScan = {
+  filter: odata`(RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW}`,
+  select: ['PartitionKey', 'expiresAt'],
+  expiryOf: (row) => (row['expiresAt'] === undefined ? undefined : new Date(row['expiresAt'] as Date).getTime()),
+};
 
 /** A head whose continuation rows are missing or of another generation. */
 interface Incomplete {

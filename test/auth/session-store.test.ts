@@ -150,8 +150,9 @@ describe('TableSessionStore on Azurite', () => {
     await cache.write(account, '{}', { expiresAt: now + HOUR });
     expect(await sessions.countLiveForAccount(account, now)).toBe(1);
 
-    expect(await sessions.sweepExpired(now, 1)).toBe(1);
-    expect(await sessions.sweepExpired(now, 10)).toBe(1);
+    // The sweep reads a day once it ended an hour ago (src/storage/expiry-index.ts): two days on.
+    expect(await sessions.sweepExpired(now + 2 * 24 * HOUR, 1)).toBe(1);
+    expect(await sessions.sweepExpired(now + 2 * 24 * HOUR, 10)).toBe(1);
     expect(await rowKeys(client, account)).toEqual(['cache', `session-${live.idHash}`].sort());
   });
 
@@ -161,10 +162,10 @@ describe('TableSessionStore on Azurite', () => {
     const device = ref(account);
     await sessions.create(device, record(account));
     await cache.write(account, '{}', { expiresAt: Date.now() - 1000 });
-    await cache.acquireLease(account, 'holder', 10_000);
-    expect(await cache.sweepExpired({ now: Date.now(), maxRows: 10 })).toEqual({ partitions: 1, rows: 1 });
+    await cache.acquireLease(account, 'holder', 3 * 24 * HOUR);
+    expect(await cache.sweepExpired({ now: Date.now() + 2 * 24 * HOUR, maxRows: 10 })).toEqual({ partitions: 1, rows: 1 });
     expect(await rowKeys(client, account)).toEqual(['lease', `session-${device.idHash}`]);
-    expect(await cache.sweepExpired({ now: Date.now() + 11_000, maxRows: 10 })).toEqual({ partitions: 0, rows: 1 });
+    expect(await cache.sweepExpired({ now: Date.now() + 5 * 24 * HOUR, maxRows: 10 })).toEqual({ partitions: 0, rows: 1 });
     expect(await rowKeys(client, account)).toEqual([`session-${device.idHash}`]);
   });
 

@@ -56,6 +56,7 @@ describe('TableTokenCacheStore on Azurite', () => {
         await raw.updateEntity({ ...head, partitionKey, rowKey: 'cache', d0: new Uint8Array(d0) }, 'Replace', { etag: head.etag });
       },
       rawDump: async (homeAccountId) => render(await rawRows(raw, homeAccountId)),
+      expiryIndexWrites: 1,
     };
   });
 
@@ -134,7 +135,7 @@ describe('TableTokenCacheStore on Azurite', () => {
           return result;
         }) as typeof client.deleteEntity;
         const sweeper = new TableTokenCacheStore({ client, keyRing: ring });
-        expect(await sweeper.sweepExpired({ now, maxRows: 10 })).toMatchObject({ partitions: 1 });
+        expect(await sweeper.sweepExpired({ now: now + 2 * 86_400_000, maxRows: 10 })).toMatchObject({ partitions: 1 });
         expect(signedIn).toBe(true);
         expect((await store.read(user.homeAccountId))?.data).toBe(fresh);
         const rows = await rawRows(raw, user.homeAccountId);
@@ -149,7 +150,7 @@ describe('TableTokenCacheStore on Azurite', () => {
       const first = await store.write(user.homeAccountId, buildLargeCache(user, 1000 * 1024).json, { expiresAt: past });
       await store.write(user.homeAccountId, buildCache(user).json, { etag: first.etag });
       expect((await rawRows(raw, user.homeAccountId)).map((r) => r['rowKey'])).toEqual(['cache', 'cache-001']);
-      expect(await store.sweepExpired({ now: Date.now(), maxRows: 10 })).toEqual({ partitions: 0, rows: 1 });
+      expect(await store.sweepExpired({ now: Date.now() + 2 * 86_400_000, maxRows: 10 })).toEqual({ partitions: 0, rows: 1 });
       expect((await rawRows(raw, user.homeAccountId)).map((r) => r['rowKey'])).toEqual(['cache']);
       expect(await store.read(user.homeAccountId)).toBeDefined();
     });

@@ -96,4 +96,30 @@ describe('storage round trips per request', () => {
     // cache write, release the lease.
     expect(refresh).toEqual({ reads: 4, writes: 3 });
   });
+
+  it('the expiry index adds a write the first time an instance writes an account\'s expiry day (src/storage/expiry-index.ts)', async () => {
+    const env = { ...client.env, TOKEN_CACHE_MEMORY_MB: '0', SESSION_MEMORY_TTL_SECONDS: '0' };
+    const app = await startTestApp({ realClock: true, env });
+    const other = await startTestApp({ realClock: true, env });
+    apps.push(app, other);
+    // Another account signs in on each first: their first write also asks for the table (createTable).
+    const someoneElse = emulators().entra.users[1]!.username;
+    await signIn(new Browser(), app.url, someoneElse);
+    await signIn(new Browser(), other.url, someoneElse);
+    await client.admin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + 2 });
+    const browser = new Browser();
+    const signInCost = await measure(app, () => signIn(browser, app.url, user.username));
+    figures['sign-in, the first of the account on this instance today'] = signInCost;
+    // The session's index row and row, the token cache's index row and row.
+    expect(signInCost.writes).toBe(4);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await client.admin.resetStats();
+    // The same browser behind a load balancer reaches the other instance, which never indexed this account.
+    browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
+    const refresh = await measure(other, () => mailOk(other, browser));
+    figures['/api/mail with a refresh, the first of the account on this instance today'] = refresh;
+    expect((await client.admin.stats()).refreshTokenRedemptions).toBe(1);
+    // The lease, the cache's index row (its expiry moved to a day this instance has not indexed), the cache, the release.
+    expect(refresh.writes).toBe(4);
+  });
 });
