@@ -55,7 +55,7 @@ async function setUp(options: { withSink?: boolean } = {}) {
   const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
   const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
   const sink = tokenCacheRowsSink(cache, l1);
-  const sessions = new TableSessionStore(client, options.withSink === false ? {} : { tokenCacheRows: sink });
+  const sessions = new TableSessionStore(client, options.withSink === false ? { keyRing: ring } : { keyRing: ring, tokenCacheRows: sink });
   return { client, cache, l1, sessions, requests };
 }
 
@@ -93,7 +93,7 @@ describe('TableSessionStore on Azurite', () => {
       rowKeyRange: cache.rowKeyRange,
       receiverFor: () => async (rows) => void received.push(rows.map((row) => row.rowKey!)),
     };
-    const shared = new TableSessionStore(client, { tokenCacheRows: sink });
+    const shared = new TableSessionStore(client, { keyRing: ring, tokenCacheRows: sink });
     expect((await shared.get(mine))?.homeAccountId).toBe(account);
     // A session that does not exist still hands over the cache rows (they are the account's), and reads as signed out.
     expect(await shared.get(ref(account))).toBeUndefined();
@@ -105,8 +105,8 @@ describe('TableSessionStore on Azurite', () => {
     const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
     const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
     const account = newAccount();
-    expect(await new TableSessionStore(client, { tokenCacheRows: tokenCacheRowsSink(cache, l1) }).get(ref(account))).toBeUndefined();
-    expect(await new TableSessionStore(client).get(ref(account))).toBeUndefined();
+    expect(await new TableSessionStore(client, { keyRing: ring, tokenCacheRows: tokenCacheRowsSink(cache, l1) }).get(ref(account))).toBeUndefined();
+    expect(await new TableSessionStore(client, { keyRing: ring }).get(ref(account))).toBeUndefined();
     expect(await cache.read(account)).toBeUndefined();
   });
 
