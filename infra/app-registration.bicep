@@ -20,6 +20,9 @@ param uniqueName string = 'entra-bff-${uniqueString(resourceGroup().id)}'
 @description('The redirect URI: main.bicep output REDIRECT_URI (https://<host>/api/callback).')
 param redirectUri string
 
+@description('Front-channel logout URL: Entra loads it (with ?sid=) in a hidden iframe when the person signs out of Microsoft anywhere, and the app ends that sign-in\'s sessions. Default: the redirect URI\'s host with /api/logout/frontchannel.')
+param frontchannelLogoutUrl string = replace(redirectUri, '/api/callback', '/api/logout/frontchannel')
+
 @description('AzureADMyOrg for one tenant (TENANT_ID a tenant id or domain), AzureADMultipleOrgs for TENANT_ID=organizations.')
 @allowed([
   'AzureADMyOrg'
@@ -55,6 +58,9 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
     redirectUris: [
       redirectUri
     ]
+    // Front-channel sign-out (GET /api/logout/frontchannel?sid=): signing out of Microsoft 365
+    // elsewhere ends this app's sessions of that sign-in too.
+    logoutUrl: frontchannelLogoutUrl
     implicitGrantSettings: {
       enableAccessTokenIssuance: false
       enableIdTokenIssuance: false
