@@ -13,7 +13,8 @@
  *   of its row that selects nothing but the key (no token-cache rows, nothing to open). So a warm
  *   request costs exactly one small storage read instead of none; what the memory still saves is
  *   the full row, opening its sealed part, and the token cache's rows that a first read brings
- *   along. With `confirmEachUse: false` (tests only) the memory is trusted for `ttlMs` and a
+ *   along. If storage cannot answer the confirmation, the remembered session is served for the
+ *   rest of its TTL (see #stillThere). With `confirmEachUse: false` (tests only) the memory is trusted for `ttlMs` and a
  *   session ended elsewhere stays usable here for up to that long. `ttlMs: 0` turns the memory
  *   off: every request then reads its session in full (one read in all, with the token cache, see
  *   shared-read.ts).
@@ -47,10 +48,12 @@ export interface SessionMemoryStats {
   misses: number;
   /** Remembered sessions found ended in storage (by another instance) when confirmed. */
   endedElsewhere: number;
+  /** Remembered sessions served although storage could not confirm them (down). */
+  unconfirmed: number;
 }
 
 export class RememberingSessionStore implements SessionStore {
-  readonly stats: SessionMemoryStats = { hits: 0, misses: 0, endedElsewhere: 0 };
+  readonly stats: SessionMemoryStats = { hits: 0, misses: 0, endedElsewhere: 0, unconfirmed: 0 };
   /** Map iteration order is insertion order: re-inserting on use keeps the least recently used first. */
   readonly #remembered = new Map<string, Remembered>();
   /** Keyed by account partition: a sign-out skips remembering any of the account's sessions read during it. */
@@ -70,7 +73,7 @@ export class RememberingSessionStore implements SessionStore {
     const key = keyOf(ref);
     const remembered = this.#remembered.get(key);
     if (remembered !== undefined && this.options.clock() - remembered.readAt < this.options.ttlMs) {
-      if (this.options.confirmEachUse !== false && !(await this.inner.exists(ref))) {
+      if (this.options.confirmEachUse !== false && !(await this.#stillThere(ref))) {
         this.stats.endedElsewhere += 1;
         this.#forget(ref);
         return undefined;
@@ -139,6 +142,20 @@ export class RememberingSessionStore implements SessionStore {
   clear(): void {
     this.#forgotten.forgetAll();
     this.#remembered.clear();
+  }
+
+  /**
+   * The confirmation read. When storage cannot answer it, the remembered session serves out its TTL
+   * as before: nothing can be signed out while storage is down (ending a session writes to it), so
+   * only an end in the moments before the outage goes unseen, for at most `ttlMs`.
+   */
+  async #stillThere(ref: SessionRef): Promise<boolean> {
+    try {
+      return await this.inner.exists(ref);
+    } catch {
+      this.stats.unconfirmed += 1;
+      return true;
+    }
   }
 
   #remember(ref: SessionRef, record: SessionRecord, readAt: number): void {

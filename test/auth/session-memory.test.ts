@@ -80,7 +80,7 @@ describe('RememberingSessionStore', () => {
     clock.advance(1);
     expect(await store.get(device)).toEqual(record(a));
     expect(inner.gets).toBe(2);
-    expect(store.stats).toEqual({ hits: 1, misses: 2, endedElsewhere: 0 });
+    expect(store.stats).toEqual({ hits: 1, misses: 2, endedElsewhere: 0, unconfirmed: 0 });
   });
 
   it('remembers a session it created, never one it did not find', async () => {
@@ -129,6 +129,19 @@ describe('RememberingSessionStore', () => {
     // Forgotten, not remembered as absent: the next get reads storage in full and finds nothing.
     expect(await store.get(device)).toBeUndefined();
     expect(inner.gets).toBe(1);
+  });
+
+  it('serves a remembered session for the rest of its TTL when storage cannot confirm it', async () => {
+    const { inner, clock, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    jest.spyOn(inner, 'exists').mockRejectedValue(new Error('storage down'));
+    expect(await store.get(device)).toEqual(record(a));
+    expect(store.stats.unconfirmed).toBe(1);
+    clock.advance(30_000);
+    jest.spyOn(inner, 'get').mockRejectedValueOnce(new Error('storage down'));
+    await expect(store.get(device)).rejects.toThrow('storage down');
   });
 
   it('without the confirmation (confirmEachUse: false) it honours a sign-out made elsewhere once the TTL has passed', async () => {
