@@ -7,13 +7,13 @@
 import registration from '../infra/entra-app.json';
 
 /** Where a URL goes in the registration (Microsoft Graph application resource). */
-export type RegisterAs = 'redirectUri';
+export type RegisterAs = 'redirectUri' | 'logoutUrl';
 
 export interface EntraAppUrl {
   /** Appended to PUBLIC_BASE_URL. */
   readonly path: string;
   readonly register: RegisterAs;
-  /** The protocol parameter the app sends it in. */
+  /** The protocol parameter the app sends it in (for the logout URL: what Entra calls it). */
   readonly sentAs: string;
   /** Which of the app's requests send it. */
   readonly by: string;
@@ -36,8 +36,17 @@ export function entraRedirectUris(publicBaseUrl: string, app: EntraAppRegistrati
   return app.urls.filter((url) => url.register === 'redirectUri').map((url) => `${publicBaseUrl}${url.path}`);
 }
 
+/** PUBLIC_BASE_URL + path of the front-channel logout URL (web.logoutUrl); Entra holds one. */
+export function entraLogoutUrl(publicBaseUrl: string, app: EntraAppRegistration = ENTRA_APP): string | undefined {
+  const url = app.urls.find((u) => u.register === 'logoutUrl');
+  return url ? `${publicBaseUrl}${url.path}` : undefined;
+}
+
 /** The Markdown lines docs/deploy.md shows between its `<!-- entra-app:<part> -->` markers. */
-export function portalSteps(part: 'redirect-uris' | 'optional-claims', app: EntraAppRegistration = ENTRA_APP): string[] {
+export function portalSteps(part: 'redirect-uris' | 'logout-url' | 'optional-claims', app: EntraAppRegistration = ENTRA_APP): string[] {
+  if (part === 'logout-url') {
+    return app.urls.filter((url) => url.register === 'logoutUrl').map((url) => `- \`https://<host>${url.path}\`: ${url.by}`);
+  }
   if (part === 'redirect-uris') {
     return app.urls.filter((url) => url.register === 'redirectUri').map((url) => `- \`https://<host>${url.path}\`: the app sends it as \`${url.sentAs}\` (${url.by})`);
   }

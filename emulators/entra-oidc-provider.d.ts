@@ -110,6 +110,8 @@ declare module 'oidc-provider' {
       new (properties: { accountId: string; clientId: string }): GrantLike;
       find(id: string): Promise<GrantLike | undefined>;
     };
+    /** The browser sign-in session; `sidFor(clientId)` is the `sid` of that client's sign-in. */
+    readonly Session: { findByUid(uid: string): Promise<{ sidFor(clientId: string): string | undefined } | undefined> };
   }
 
   export const errors: Record<string, new (description?: string) => Error>;

@@ -105,7 +105,8 @@ ${model.error ? `<p class="error" role="alert">${escapeHtml(model.error)}</p>` :
   );
 }
 
-export function signOutPage(form: string, nonce: string): string {
+/** `frames`: the front-channel sign-out iframes (entra-frontchannel.ts); `script` submits the form after them. */
+export function signOutPage(form: string, nonce: string, frames = '', script = `document.getElementById('op.logoutForm').submit();`): string {
   return layout(
     'Sign out — Emulated Entra ID',
     `<main><section class="card">
@@ -113,10 +114,11 @@ ${BRAND}
 <h1>Signing you out…</h1>
 <p>You are being signed out of the emulated Microsoft account.</p>
 ${form}
+${frames}
 <div class="actions"><button type="submit" class="primary" form="op.logoutForm">Sign out</button></div>
 </section></main>`,
     nonce,
-    `document.getElementById('op.logoutForm').submit();`,
+    script,
   );
 }
 

@@ -51,6 +51,7 @@ import type { Duplex } from 'node:stream';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, errors as joseErrors, exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import Provider, { errors as oidcErrors, type ProviderContext } from 'oidc-provider';
 import { errorPage, homePage, signedOutPage, signInPage, signOutPage } from './entra-pages';
+import { DEFAULT_FRONTCHANNEL_LOGOUT_PATH, FrontchannelTargets, frontchannelFrames, submitAfterFrames } from './entra-frontchannel';
 import { EntraStore } from './entra-store';
 
 // -------------------------------------------------------------------------------------------------
@@ -182,6 +183,12 @@ export interface EntraOptions {
   readonly settings?: Partial<EntraSettings>;
   /** Log oidc-provider server errors to stderr (default true). */
   readonly logErrors?: boolean;
+  /**
+   * Front-channel sign-out: the path loaded (with `?sid=`) on the origin each sign-in's redirect URI
+   * named, in an iframe on the sign-out page (entra-frontchannel.ts). Default
+   * /api/logout/frontchannel; null turns it off.
+   */
+  readonly frontchannelLogoutPath?: string | null;
 }
 
 export interface RedirectUriPatch {
@@ -688,6 +695,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     if (adopted.length > 200) adopted.shift();
   };
 
+  const frontchannel = new FrontchannelTargets(options.frontchannelLogoutPath === undefined ? DEFAULT_FRONTCHANNEL_LOGOUT_PATH : options.frontchannelLogoutPath);
+
   /** Refresh tokens whose grant was revoked, with why: they answer AADSTS50173 rather than "not found". */
   const revokedRefreshTokens = new Map<string, 'user' | 'reuse'>();
 
@@ -797,9 +806,15 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
         enabled: true,
         logoutSource: async (ctx: ProviderContext, form: string) => {
           const nonce = randomBytes(16).toString('base64');
+          // Front-channel sign-out: each signed-in app's URL in a hidden iframe (entra-frontchannel.ts).
+          const authorizations = (ctx.oidc as { session?: { authorizations?: Record<string, { sid?: string }> } }).session?.authorizations;
+          const frames = frontchannelFrames(frontchannel.urlsFor(authorizations));
           ctx.type = 'html';
-          ctx.set('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`);
-          ctx.body = signOutPage(form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>'), nonce);
+          ctx.set(
+            'content-security-policy',
+            `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${nonce}'; frame-ancestors 'none'${frames.frameSrc ? `; frame-src ${frames.frameSrc}` : ''}`,
+          );
+          ctx.body = signOutPage(form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>'), nonce, frames.html, submitAfterFrames('op.logoutForm'));
         },
         postLogoutSuccessSource: async (ctx: ProviderContext) => {
           ctx.type = 'html';
@@ -971,11 +986,20 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     }
   });
 
-  /** The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid). */
-  async function withPairwiseSub(idToken: string, clientId: string): Promise<string> {
+  /** The sign-in session's `sid` for this client (oidc-provider keeps one per client in the session). */
+  async function sidOf(source: { sessionUid?: string } | undefined, clientId: string): Promise<string | undefined> {
+    if (!source?.sessionUid) return undefined;
+    const session = await provider.Session.findByUid(source.sessionUid);
+    const sid = session?.sidFor(clientId);
+    return typeof sid === 'string' ? sid : undefined;
+  }
+
+  /** The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid), and `sid`. */
+  async function withPairwiseSub(idToken: string, clientId: string, sid?: string): Promise<string> {
     const payload = decodeJwt(idToken) as Record<string, unknown>;
     if (typeof payload['sub'] !== 'string') return idToken;
     payload['sub'] = pairwiseSub(payload['sub'], clientId);
+    if (sid !== undefined) payload['sid'] = sid;
     return new SignJWT(payload).setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid }).sign(privateKey);
   }
 
@@ -1003,7 +1027,12 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     out['ext_expires_in'] = body['expires_in'];
     out['access_token'] = body['access_token'];
     if (body['refresh_token'] !== undefined) out['refresh_token'] = body['refresh_token'];
-    if (typeof body['id_token'] === 'string') out['id_token'] = await withPairwiseSub(body['id_token'], client.clientId);
+    if (typeof body['id_token'] === 'string') {
+      const code = entities.AuthorizationCode as { sessionUid?: string; redirectUri?: string } | undefined;
+      const sid = await sidOf(code ?? (entities.RefreshToken as { sessionUid?: string } | undefined), client.clientId);
+      if (sid !== undefined && code) frontchannel.record(sid, code.redirectUri);
+      out['id_token'] = await withPairwiseSub(body['id_token'], client.clientId, sid);
+    }
     const accountId = entities.Account?.accountId;
     const user = accountId ? usersByOid.get(accountId) : undefined;
     if (user && info?.clientInfo) {

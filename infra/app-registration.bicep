@@ -60,6 +60,9 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
     // and the page sign-out returns to: Entra matches post_logout_redirect_uri against these).
     // Never a SPA redirect URI: refresh tokens issued to those last 24 hours.
     redirectUris: [for url in filter(entraApp.urls, u => u.register == 'redirectUri'): '${publicBaseUrl}${url.path}']
+    // Front-channel sign-out (GET /api/logout/frontchannel?sid=): signing out of Microsoft 365
+    // elsewhere ends this app's sessions of that sign-in too. Entra holds one such URL.
+    logoutUrl: '${publicBaseUrl}${first(filter(entraApp.urls, u => u.register == 'logoutUrl')).path}'
     implicitGrantSettings: {
       enableAccessTokenIssuance: false
       enableIdTokenIssuance: false

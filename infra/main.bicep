@@ -69,7 +69,7 @@ param sessionIdleTimeoutHours int = 336
 @minValue(1)
 param sessionAbsoluteTimeoutHours int = 2160
 
-@description('How long an instance trusts a session it read; a sign-out on another instance takes effect within this time. 0 reads it on every request.')
+@description('How long an instance remembers a session it read; each use still confirms its row with one small read, so a sign-out anywhere takes effect at once. 0 reads it in full on every request.')
 @minValue(0)
 param sessionMemoryTtlSeconds int = 30
 

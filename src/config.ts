@@ -78,7 +78,7 @@ export const SETTINGS = [
     name: 'SESSION_MEMORY_TTL_SECONDS',
     default: '30',
     description:
-      'How long an instance trusts a session it read from storage; a sign-out handled by another instance takes effect here within this time. 0 reads the session on every request.',
+      'How long an instance remembers a session it read from storage (each use still confirms its row with one small read, so a sign-out anywhere takes effect at once). 0 reads the session in full on every request.',
   },
   {
     name: 'TOKEN_CACHE_MEMORY_MB',

@@ -56,6 +56,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       : undefined;
   const tokenCacheStore: TokenCacheStore = l1 ? new L1TokenCacheStore(tableCache, l1) : tableCache;
   const tableSessions = new TableSessionStore(accountsClient, {
+    keyRing: secrets.keyRing,
     ensureTable: createTable,
     clock,
     ...(l1 ? { tokenCacheRows: tokenCacheRowsSink(tableCache, l1) } : {}),

@@ -26,6 +26,10 @@ export const ErrorCode = {
   MAILBOX_UNAVAILABLE: 'mailbox_unavailable',
   CONFIG_INVALID: 'config_invalid',
   INTERNAL: 'internal_error',
+  /** A state-changing API call without the `X-CSRF: 1` header (src/http/csrf.ts). */
+  CSRF_HEADER_MISSING: 'csrf_header_missing',
+  /** "Your devices": no session of the signed-in account has that id (ended already, or never). */
+  SESSION_NOT_FOUND: 'session_not_found',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

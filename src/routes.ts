@@ -9,7 +9,7 @@
  * else from `./services` here but types.
  */
 import type { Config } from './config';
-import { appCss } from './functions/assets';
+import { appCss, devicesJs } from './functions/assets';
 import { health } from './functions/health';
 import type { ResponseKind } from './http/handle-errors';
 import type { Route, RouteHandler } from './http/route';
@@ -65,6 +65,16 @@ export function createRoutes(services: ServicesProvider): Route[] {
     { name: 'mail', methods: ['GET'], path: '/api/mail', handler: service('api', 'mail') },
     { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: service('page', 'logout') },
     { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: service('page', 'forget') },
+    // "Your devices": the page, its same-origin script (the CSP allows no inline script), and the
+    // API it calls. The write calls take the app's Origin and `X-CSRF: 1` (src/http/csrf.ts).
+    { name: 'devices', methods: ['GET'], path: '/api/devices', handler: service('page', 'devices') },
+    { name: 'assets-devices-js', methods: ['GET'], path: '/api/assets/devices.js', handler: handleErrorsLazily('api', devicesJs) },
+    { name: 'sessions', methods: ['GET'], path: '/api/sessions', handler: service('api', 'sessionsList') },
+    { name: 'sessions-end-others', methods: ['POST'], path: '/api/sessions/end-others', handler: service('api', 'sessionsEndOthers') },
+    { name: 'session-end', methods: ['POST'], path: '/api/sessions/{id}/end', handler: service('api', 'sessionEnd') },
+    // Loaded by Entra in an iframe with no cookie; an 'api' route so its own CSP (frame-ancestors
+    // the authority) is not replaced by the pages' one.
+    { name: 'logout-frontchannel', methods: ['GET'], path: '/api/logout/frontchannel', handler: service('api', 'frontchannelLogout') },
   ];
 }
 

@@ -25,12 +25,15 @@ import type { Config } from './config';
 import { createServices, lazyServices } from './create-services';
 import { AppError, ErrorCode } from './errors';
 import { callback } from './functions/callback';
+import { devices } from './functions/devices';
 import { forget } from './functions/forget';
+import { frontchannelLogout } from './functions/frontchannel';
 import { home } from './functions/home';
 import { login } from './functions/login';
 import { logout } from './functions/logout';
 import { mail } from './functions/mail';
 import { me } from './functions/me';
+import { sessionEnd, sessionsEndOthers, sessionsList } from './functions/sessions';
 import type { GraphMailClient } from './graph/mail-client';
 import { handleErrors, type ResponseKind } from './http/handle-errors';
 import { contentSecurityPolicy } from './http/responses';
@@ -63,7 +66,7 @@ export type ServicesProvider = () => Promise<Services>;
 
 type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-const HANDLERS = { home, login, callback, me, mail, logout, forget } satisfies Record<string, ServiceHandler>;
+const HANDLERS = { home, login, callback, me, mail, logout, forget, sessionsList, sessionEnd, sessionsEndOthers, frontchannelLogout, devices } satisfies Record<string, ServiceHandler>;
 
 /** The routes whose handler needs the services (src/routes.ts names them). */
 export type ServiceRouteName = keyof typeof HANDLERS;
@@ -89,7 +92,8 @@ export function serviceRoute(kind: ResponseKind, name: ServiceRouteName, service
 function allowSignOutRedirect(response: HttpResponseInit, cloudInstance: string): HttpResponseInit {
   const headers = response.headers as Record<string, string> | undefined;
   if (!headers?.['Content-Security-Policy']) return response;
-  return { ...response, headers: { ...headers, 'Content-Security-Policy': contentSecurityPolicy([new URL(cloudInstance).origin]) } };
+  const script = headers['Content-Security-Policy'].includes("script-src 'self'");
+  return { ...response, headers: { ...headers, 'Content-Security-Policy': contentSecurityPolicy([new URL(cloudInstance).origin], { script }) } };
 }
 
 /**

@@ -29,9 +29,11 @@ export interface LoginTransaction {
   readonly returnTo: string;
   readonly createdAt: number;
   readonly claims?: string;
+  /** A quiet re-sign-in (`prompt=none`, silent-sign-in.ts): a refusal shows the sign-in button, not an error. */
+  readonly silent?: true;
 }
 
-export function newTransaction(returnTo: string, clock: Clock, claims?: string): LoginTransaction {
+export function newTransaction(returnTo: string, clock: Clock, claims?: string, silent = false): LoginTransaction {
   const codeVerifier = randomBytes(32).toString('base64url');
   return {
     state: randomBytes(32).toString('base64url'),
@@ -41,6 +43,7 @@ export function newTransaction(returnTo: string, clock: Clock, claims?: string):
     returnTo,
     createdAt: clock(),
     ...(claims === undefined ? {} : { claims }),
+    ...(silent ? { silent: true as const } : {}),
   };
 }
 

@@ -7,12 +7,17 @@
  *
  * What it trades, exactly:
  * - Sign-out or "forget me" on this instance forgets the memory at once, including what a read
- *   still in flight during it would bring back (invalidation-log.ts). On another instance a
- *   session ended elsewhere is still honoured for at most `ttlMs` (SESSION_MEMORY_TTL_SECONDS,
- *   default 30 s). That only matters for a stolen cookie, and is small next to the access token
- *   Graph itself keeps accepting for up to an hour after any sign-out. `ttlMs: 0` turns the memory
- *   off: every request then reads its session from storage (one read in all, with the token cache,
- *   see shared-read.ts).
+ *   still in flight during it would bring back (invalidation-log.ts).
+ * - A session ended on another instance (a sign-out, "Your devices", front-channel sign-out, forget)
+ *   ends here at once too: a remembered session is only served after `inner.exists`, one point read
+ *   of its row that selects nothing but the key (no token-cache rows, nothing to open). So a warm
+ *   request costs exactly one small storage read instead of none; what the memory still saves is
+ *   the full row, opening its sealed part, and the token cache's rows that a first read brings
+ *   along. If storage cannot answer the confirmation, the remembered session is served for the
+ *   rest of its TTL (see #stillThere). With `confirmEachUse: false` (tests only) the memory is trusted for `ttlMs` and a
+ *   session ended elsewhere stays usable here for up to that long. `ttlMs: 0` turns the memory
+ *   off: every request then reads its session in full (one read in all, with the token cache, see
+ *   shared-read.ts).
  * - Idle and absolute expiry are checked on every request all the same (sessions.ts), against the
  *   remembered times; the sliding write (at most once an hour) updates the remembered times but
  *   not the moment of the read, so it cannot stretch how long a session ended elsewhere is honoured.
@@ -23,12 +28,14 @@
 import type { Clock } from '../clock';
 import { InvalidationLog } from '../cache/invalidation-log';
 import { partitionKeyOf } from '../cache/token-cache-store';
-import type { SessionRecord, SessionRef, SessionStore } from './session-store';
+import type { SessionRecord, SessionRef, SessionStore, StoredSession } from './session-store';
 
 export interface SessionMemoryOptions {
   readonly ttlMs: number;
   readonly maxEntries: number;
   readonly clock: Clock;
+  /** Check that a remembered session's row still exists before serving it (default true). */
+  readonly confirmEachUse?: boolean;
 }
 
 interface Remembered {
@@ -39,10 +46,14 @@ interface Remembered {
 export interface SessionMemoryStats {
   hits: number;
   misses: number;
+  /** Remembered sessions found ended in storage (by another instance) when confirmed. */
+  endedElsewhere: number;
+  /** Remembered sessions served although storage could not confirm them (down). */
+  unconfirmed: number;
 }
 
 export class RememberingSessionStore implements SessionStore {
-  readonly stats: SessionMemoryStats = { hits: 0, misses: 0 };
+  readonly stats: SessionMemoryStats = { hits: 0, misses: 0, endedElsewhere: 0, unconfirmed: 0 };
   /** Map iteration order is insertion order: re-inserting on use keeps the least recently used first. */
   readonly #remembered = new Map<string, Remembered>();
   /** Keyed by account partition: a sign-out skips remembering any of the account's sessions read during it. */
@@ -62,6 +73,11 @@ export class RememberingSessionStore implements SessionStore {
     const key = keyOf(ref);
     const remembered = this.#remembered.get(key);
     if (remembered !== undefined && this.options.clock() - remembered.readAt < this.options.ttlMs) {
+      if (this.options.confirmEachUse !== false && !(await this.#stillThere(ref))) {
+        this.stats.endedElsewhere += 1;
+        this.#forget(ref);
+        return undefined;
+      }
       this.#remembered.delete(key);
       this.#remembered.set(key, remembered);
       this.stats.hits += 1;
@@ -110,10 +126,36 @@ export class RememberingSessionStore implements SessionStore {
     return this.inner.sweepExpired(now, maxRows);
   }
 
+  exists(ref: SessionRef): Promise<boolean> {
+    return this.inner.exists(ref);
+  }
+
+  listForAccount(homeAccountId: string): Promise<StoredSession[]> {
+    return this.inner.listForAccount(homeAccountId);
+  }
+
+  findBySid(sidHash: string): Promise<SessionRef[]> {
+    return this.inner.findBySid(sidHash);
+  }
+
   /** Forgets every remembered session (the benchmark's "first visit" runs). */
   clear(): void {
     this.#forgotten.forgetAll();
     this.#remembered.clear();
+  }
+
+  /**
+   * The confirmation read. When storage cannot answer it, the remembered session serves out its TTL
+   * as before: nothing can be signed out while storage is down (ending a session writes to it), so
+   * only an end in the moments before the outage goes unseen, for at most `ttlMs`.
+   */
+  async #stillThere(ref: SessionRef): Promise<boolean> {
+    try {
+      return await this.inner.exists(ref);
+    } catch {
+      this.stats.unconfirmed += 1;
+      return true;
+    }
   }
 
   #remember(ref: SessionRef, record: SessionRecord, readAt: number): void {

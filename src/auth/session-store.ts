@@ -10,26 +10,25 @@
  * token-cache rows along (`TokenCacheRowsSink`) whenever the token cache has no fresh memory copy,
  * and a request costs one storage read, not two. "Sign out everywhere" and "forget me" are a
  * partition query too, with no index to keep in step.
+ *
+ * One index does exist, for front-channel sign-out (GET /api/logout/frontchannel?sid=): Entra
+ * names the sign-in by its `sid` only, with no cookie, so a session whose ID token carried a sid
+ * also gets a row `session-<hash(id)>` in the partition `sid-<hash(sid)>`, pointing at its account.
+ * It costs one more write at sign-in; the sweep removes it at the session's absolute expiry (it
+ * carries the same times), and "forget me" removes it with the sessions.
+ *
+ * What a row holds in plain text, and what is sealed: see session-row.ts.
  */
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { partitionKeyOf } from '../cache/token-cache-store';
+import { isHomeAccountId, partitionKeyOf } from '../cache/token-cache-store';
+import type { KeyRingSource } from '../crypto/keyring';
 import type { ExpiryIndex } from '../storage/expiry-index';
 import { statusOf, storageUnavailable } from '../storage/tables';
+import { toEntity, toRecord, type SessionEntity, type SessionRecord } from './session-row';
 import { sessionExpiry, sessionExpiryIndex, sweepSessions } from './session-sweep';
 
-export interface SessionRecord {
-  readonly homeAccountId: string;
-  readonly name: string;
-  readonly username: string;
-  readonly tenantId: string;
-  /** The ID token's login_hint claim, sent back to Entra at sign-out so it skips the account picker. */
-  readonly logoutHint?: string;
-  readonly createdAt: number;
-  readonly lastSeenAt: number;
-  readonly idleExpiresAt: number;
-  readonly absoluteExpiresAt: number;
-}
+export type { SessionRecord } from './session-row';
 
 /** Where a session lives: its account and the hash of its id. */
 export interface SessionRef {
@@ -48,6 +47,17 @@ export interface SessionStore {
   deleteAllForAccount(homeAccountId: string): Promise<number>;
   /** Deletes up to `maxRows` sessions whose idle or absolute expiry is past; returns the count. */
   sweepExpired(now: number, maxRows: number): Promise<number>;
+  /** Whether the session's row is still there: one small point read, nothing opened. */
+  exists(ref: SessionRef): Promise<boolean>;
+  /** Every session of the account, expired or not, with the hash that names each. */
+  listForAccount(homeAccountId: string): Promise<StoredSession[]>;
+  /** The sessions whose sign-in carried the sid with this hash (session-row.ts hashSid). */
+  findBySid(sidHash: string): Promise<SessionRef[]>;
+}
+
+export interface StoredSession {
+  readonly ref: SessionRef;
+  readonly record: SessionRecord;
 }
 
 /**
@@ -77,52 +87,21 @@ const ROWS_END = 'session.';
 /** A transaction holds at most 100 operations. */
 const MAX_TRANSACTION_OPS = 100;
 
-/** Times are stored as DateTime so the sweep can filter on them server-side. */
-interface SessionEntity {
-  partitionKey: string;
-  rowKey: string;
-  homeAccountId: string;
-  name: string;
-  username: string;
-  tenantId: string;
-  logoutHint?: string;
-  createdAt: Date;
-  lastSeenAt: Date;
-  idleExpiresAt: Date;
-  absoluteExpiresAt: Date;
-}
+const SID_PARTITION_PREFIX = 'sid-';
+const SID_HASH = /^[0-9a-f]{64}$/;
 
 function keysOf(ref: SessionRef): { partitionKey: string; rowKey: string } {
   return { partitionKey: partitionKeyOf(ref.homeAccountId), rowKey: `${ROW_PREFIX}${ref.idHash}` };
 }
 
-function toEntity(ref: SessionRef, record: SessionRecord): SessionEntity {
-  return {
-    ...keysOf(ref),
-    homeAccountId: record.homeAccountId,
-    name: record.name,
-    username: record.username,
-    tenantId: record.tenantId,
-    ...(record.logoutHint ? { logoutHint: record.logoutHint } : {}),
-    createdAt: new Date(record.createdAt),
-    lastSeenAt: new Date(record.lastSeenAt),
-    idleExpiresAt: new Date(record.idleExpiresAt),
-    absoluteExpiresAt: new Date(record.absoluteExpiresAt),
-  };
-}
-
-function toRecord(entity: SessionEntity): SessionRecord {
-  return {
-    homeAccountId: entity.homeAccountId,
-    name: entity.name,
-    username: entity.username,
-    tenantId: entity.tenantId,
-    ...(entity.logoutHint ? { logoutHint: entity.logoutHint } : {}),
-    createdAt: new Date(entity.createdAt).getTime(),
-    lastSeenAt: new Date(entity.lastSeenAt).getTime(),
-    idleExpiresAt: new Date(entity.idleExpiresAt).getTime(),
-    absoluteExpiresAt: new Date(entity.absoluteExpiresAt).getTime(),
-  };
+/** The front-channel index row: which account's session a sid's sign-in made. */
+interface SidIndexEntity {
+  partitionKey: string;
+  rowKey: string;
+  homeAccountId: string;
+  /** The session's absolute expiry, twice: the session sweep filters on both. */
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
 }
 
 export class TableSessionStore implements SessionStore {
@@ -132,20 +111,33 @@ export class TableSessionStore implements SessionStore {
   constructor(
     private readonly client: TableClient,
     private readonly options: {
+      /** Seals what names a person in each row (session-row.ts). */
+      readonly keyRing: KeyRingSource;
       readonly ensureTable?: () => Promise<void>;
       /** The token cache, when it wants its rows read along with the session. */
       readonly tokenCacheRows?: TokenCacheRowsSink;
       readonly clock?: () => number;
-    } = {},
+    },
   ) {
     this.expiryIndex = sessionExpiryIndex(client, options);
   }
 
   async create(ref: SessionRef, record: SessionRecord): Promise<void> {
+    const entity = await toEntity(this.options.keyRing, keysOf(ref), record);
     await this.guard(async () => {
       await this.options.ensureTable?.();
-      await this.expiryIndex.note(keysOf(ref).partitionKey, sessionExpiry(record));
-      await this.client.createEntity<SessionEntity>(toEntity(ref, record));
+      await this.expiryIndex.note(entity.partitionKey, sessionExpiry(record));
+      await this.client.createEntity<SessionEntity>(entity);
+      if (record.sidHash && SID_HASH.test(record.sidHash)) {
+        // The sid row lives in its own partition: indexed there too, so the sweep visits it.
+        const sidPartition = `${SID_PARTITION_PREFIX}${record.sidHash}`;
+        const expires = new Date(record.absoluteExpiresAt);
+        await this.expiryIndex.note(sidPartition, record.absoluteExpiresAt);
+        await this.client.upsertEntity<SidIndexEntity>(
+          { partitionKey: sidPartition, rowKey: entity.rowKey, homeAccountId: record.homeAccountId, idleExpiresAt: expires, absoluteExpiresAt: expires },
+          'Replace',
+        );
+      }
     });
   }
 
@@ -153,14 +145,66 @@ export class TableSessionStore implements SessionStore {
     const sink = this.options.tokenCacheRows;
     const receiver = sink?.receiverFor(ref.homeAccountId);
     if (sink && receiver) return this.getWithTokenCache(ref, sink.rowKeyRange, receiver);
-    return this.guard(async () => {
+    const entity = await this.guard(async () => {
       const { partitionKey, rowKey } = keysOf(ref);
       try {
-        return toRecord(await this.client.getEntity<SessionEntity>(partitionKey, rowKey));
+        return await this.client.getEntity<SessionEntity>(partitionKey, rowKey);
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw error;
       }
+    });
+    return entity === undefined ? undefined : toRecord(this.options.keyRing, entity);
+  }
+
+  async exists(ref: SessionRef): Promise<boolean> {
+    return this.guard(async () => {
+      const { partitionKey, rowKey } = keysOf(ref);
+      try {
+        await this.client.getEntity(partitionKey, rowKey, { queryOptions: { select: ['RowKey'] } });
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return false;
+        throw error;
+      }
+    });
+  }
+
+  async listForAccount(homeAccountId: string): Promise<StoredSession[]> {
+    const entities = await this.guard(async () => {
+      const found: SessionEntity[] = [];
+      try {
+        for await (const row of this.client.listEntities<SessionEntity>({ queryOptions: { filter: sessionRowsOf(partitionKeyOf(homeAccountId)) } })) found.push(row);
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error; // no table yet
+      }
+      return found;
+    });
+    const sessions: StoredSession[] = [];
+    for (const entity of entities) {
+      const record = await toRecord(this.options.keyRing, entity);
+      if (record !== undefined) sessions.push({ ref: { homeAccountId, idHash: entity.rowKey.slice(ROW_PREFIX.length) }, record });
+    }
+    return sessions;
+  }
+
+  async findBySid(sidHash: string): Promise<SessionRef[]> {
+    if (!SID_HASH.test(sidHash)) return [];
+    return this.guard(async () => {
+      const refs: SessionRef[] = [];
+      const rows = this.client.listEntities<SidIndexEntity>({
+        queryOptions: { filter: odata`PartitionKey eq ${`${SID_PARTITION_PREFIX}${sidHash}`}`, select: ['RowKey', 'homeAccountId'] },
+      });
+      try {
+        for await (const row of rows) {
+          if (typeof row.homeAccountId === 'string' && isHomeAccountId(row.homeAccountId) && row.rowKey?.startsWith(ROW_PREFIX)) {
+            refs.push({ homeAccountId: row.homeAccountId, idHash: row.rowKey.slice(ROW_PREFIX.length) });
+          }
+        }
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error; // no table yet
+      }
+      return refs;
     });
   }
 
@@ -203,9 +247,13 @@ export class TableSessionStore implements SessionStore {
     return this.guard(async () => {
       const partitionKey = partitionKeyOf(homeAccountId);
       const rowKeys: string[] = [];
-      for await (const row of this.client.listEntities({ queryOptions: { filter: sessionRowsOf(partitionKey), select: ['RowKey'] } })) {
+      const sidIndex: { partitionKey: string; rowKey: string }[] = [];
+      for await (const row of this.client.listEntities<{ sidHash?: string }>({ queryOptions: { filter: sessionRowsOf(partitionKey), select: ['RowKey', 'sidHash'] } })) {
         rowKeys.push(row.rowKey!);
+        if (typeof row.sidHash === 'string' && SID_HASH.test(row.sidHash)) sidIndex.push({ partitionKey: `${SID_PARTITION_PREFIX}${row.sidHash}`, rowKey: row.rowKey! });
       }
+      // The front-channel index rows go too: nothing of the account stays behind.
+      for (const index of sidIndex) await this.deleteIgnoringMissing(index.partitionKey, index.rowKey);
       for (let i = 0; i < rowKeys.length; i += MAX_TRANSACTION_OPS) {
         const batch = rowKeys.slice(i, i + MAX_TRANSACTION_OPS);
         if (batch.length === 1) await this.deleteIgnoringMissing(partitionKey, batch[0]!);
@@ -237,7 +285,7 @@ export class TableSessionStore implements SessionStore {
     });
     const session = rows.find((row) => row.rowKey === rowKey);
     await receiver(session ? rows.filter((row) => row !== session) : rows);
-    return session ? toRecord(session as unknown as SessionEntity) : undefined;
+    return session ? toRecord(this.options.keyRing, session as unknown as SessionEntity) : undefined;
   }
 
   private async deleteBatch(partitionKey: string, rowKeys: readonly string[]): Promise<void> {

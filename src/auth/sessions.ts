@@ -6,11 +6,13 @@
  *   user does not cost a write per request.
  * - Anything wrong with the cookie (missing, malformed, unknown, expired) reads as "signed out".
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Cookie, HttpRequest } from '@azure/functions';
 import type { Clock } from '../clock';
 import { parseCookieHeader } from '../http/cookies';
 import { isHomeAccountId } from '../cache/token-cache-store';
+import { deviceLabel } from './device-label';
+import { hashSid } from './session-row';
 import { hashSessionId, type SessionRecord, type SessionRef, type SessionStore } from './session-store';
 
 export const SESSION_COOKIE = '__Host-session';
@@ -33,6 +35,18 @@ export interface Profile {
   readonly username: string;
   readonly tenantId: string;
   readonly logoutHint?: string;
+  /** The ID token's `sid` claim: front-channel sign-out names the sign-in by it. Stored hashed. */
+  readonly sid?: string;
+}
+
+/** One of the account's devices, as "Your devices" shows it (GET /api/sessions). */
+export interface DeviceView {
+  /** An opaque handle (sessionHandle): never the cookie's secret, and no way back to it. */
+  readonly id: string;
+  readonly current: boolean;
+  readonly createdAt: number;
+  readonly lastSeenAt: number;
+  readonly device: string;
 }
 
 export interface StartedSession {
@@ -64,8 +78,11 @@ export class Sessions {
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
     const ref = { homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) };
+    const { sid, ...rest } = profile;
     await this.store.create(ref, {
-      ...profile,
+      ...rest,
+      device: deviceLabel(request.headers.get('user-agent')),
+      ...(sid ? { sidHash: hashSid(sid) } : {}),
       createdAt: now,
       lastSeenAt: now,
       idleExpiresAt: now + this.policy.idleTimeoutSeconds * 1000,
@@ -123,6 +140,57 @@ export class Sessions {
   async endAll(homeAccountId: string): Promise<number> {
     return this.store.deleteAllForAccount(homeAccountId);
   }
+
+  /** The account's live sessions, newest sign-in first, the one making the request marked. */
+  async devices(session: ActiveSession): Promise<DeviceView[]> {
+    const now = this.clock();
+    return (await this.store.listForAccount(session.homeAccountId))
+      .filter(({ record }) => now < record.idleExpiresAt && now < record.absoluteExpiresAt)
+      .map(({ ref, record }) => ({
+        id: sessionHandle(ref.idHash),
+        current: ref.idHash === session.ref.idHash,
+        createdAt: record.createdAt,
+        lastSeenAt: record.lastSeenAt,
+        device: record.device ?? 'Unknown device',
+      }))
+      .sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** Ends the account's session with this handle; resolves what it ended, or undefined if none has it. */
+  async endByHandle(homeAccountId: string, handle: string): Promise<SessionRef | undefined> {
+    const found = (await this.store.listForAccount(homeAccountId)).find(({ ref }) => sessionHandle(ref.idHash) === handle);
+    if (found === undefined) return undefined;
+    await this.store.delete(found.ref);
+    return found.ref;
+  }
+
+  /** Ends every session of the account but this one; resolves how many. */
+  async endOthers(session: ActiveSession): Promise<number> {
+    const others = (await this.store.listForAccount(session.homeAccountId)).filter(({ ref }) => ref.idHash !== session.ref.idHash);
+    for (const { ref } of others) await this.store.delete(ref);
+    return others.length;
+  }
+
+  /** Ends the sessions whose sign-in carried this sid; resolves the accounts they belonged to. */
+  async endBySid(sid: string): Promise<string[]> {
+    const refs = await this.store.findBySid(hashSid(sid));
+    const accounts = new Map<string, string>();
+    for (const ref of refs) {
+      // The index row names the account; the session row itself must agree before it counts.
+      if ((await this.store.get(ref)) === undefined) continue;
+      await this.store.delete(ref);
+      accounts.set(ref.homeAccountId.toLowerCase(), ref.homeAccountId);
+    }
+    return [...accounts.values()];
+  }
+}
+
+/**
+ * The handle "Your devices" names a session by: derived from the stored hash of its id, so it is
+ * neither the cookie's secret nor a way back to it, nor the row key storage uses.
+ */
+export function sessionHandle(idHash: string): string {
+  return createHash('sha256').update(`session-handle\0${idHash}`).digest('base64url').slice(0, 22);
 }
 
 /** Where the request's session cookie points, or undefined when it has none or a malformed one. */

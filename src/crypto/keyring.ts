@@ -21,7 +21,7 @@ const KID = /^[A-Za-z0-9._-]{1,64}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/;
 
 /** Purpose labels: the HKDF `info`. Add a label per new use rather than reusing one. */
-export type KeyPurpose = 'token-cache' | `cookie:${string}`;
+export type KeyPurpose = 'token-cache' | 'session' | `cookie:${string}`;
 
 export class KeyRingError extends Error {
   readonly code = KEY_RING_INVALID;

@@ -3,6 +3,7 @@ import { withCredentialRetry } from '../auth/credential-retry';
 import { takeTransaction, transactionCookieValues } from '../auth/login-transaction';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
+import { SILENT_SIGN_IN_REFUSALS } from '../auth/silent-sign-in';
 import { AppError, ErrorCode } from '../errors';
 import { errorResponse, FailureWithCookies } from '../http/handle-errors';
 import { readForm } from '../http/request';
@@ -47,6 +48,12 @@ export async function callback(services: Services, request: HttpRequest, context
   const retry = `/api/login?${new URLSearchParams({ returnTo: transaction.returnTo }).toString()}`;
 
   const providerError = params.get('error');
+  if (providerError !== null && transaction.silent && SILENT_SIGN_IN_REFUSALS.has(providerError)) {
+    // A quiet re-sign-in Entra could not do without the person: back to the page, which shows the
+    // sign-in button with a note (its silent-attempt cookie stops another try).
+    context.info(`quiet re-sign-in: ${providerError}; showing the sign-in button`);
+    return redirect(safeReturnTo(transaction.returnTo), { cookies: clear });
+  }
   if (providerError !== null) {
     const known = Object.hasOwn(PROVIDER_ERRORS, providerError);
     context.warn(`sign-in failed at the provider: ${known ? providerError : 'unrecognised error code'}`);
@@ -100,6 +107,7 @@ export async function callback(services: Services, request: HttpRequest, context
         username: account.username,
         tenantId: account.tenantId,
         ...(stringClaim(claims, 'login_hint') ? { logoutHint: stringClaim(claims, 'login_hint')! } : {}),
+        ...(stringClaim(claims, 'sid') ? { sid: stringClaim(claims, 'sid')! } : {}),
       },
       request,
     );

@@ -1,8 +1,10 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { loginUrl } from '../auth/claims';
 import { ErrorCode, isAppError } from '../errors';
-import { html } from '../http/responses';
+import { silentSignInAllowed, silentSignInCookie, silentSignInUrl } from '../auth/silent-sign-in';
+import { html, redirect } from '../http/responses';
 import type { Services } from '../services';
+import { signInDueNotice } from '../web/devices-page';
 import { inboxPage, signedOutPage } from '../web/pages';
 import { readMail } from './mail';
 
@@ -27,11 +29,17 @@ export async function home(services: Services, request: HttpRequest, context: In
         messages: page.messages,
         nextUrl: page.nextCursor ? `/?${new URLSearchParams({ cursor: page.nextCursor }).toString()}` : undefined,
         isFirstPage: cursor === undefined,
+        signInDue: signInDueNotice(session.absoluteExpiresAt, services.clock()),
       }),
     );
   } catch (error) {
     if (!isAppError(error)) throw error;
     const url = typeof error.details?.['loginUrl'] === 'string' ? (error.details['loginUrl'] as string) : undefined;
+    if (error.code === ErrorCode.LOGIN_REQUIRED && url !== undefined && !url.includes('claims=') && silentSignInAllowed(request)) {
+      // The refresh token is gone or refused: one quiet try at Entra first (silent-sign-in.ts).
+      context.info('home: login_required; one quiet re-sign-in');
+      return redirect(silentSignInUrl(returnTo), { cookies: [silentSignInCookie()] });
+    }
     if (error.code === ErrorCode.LOGIN_REQUIRED || (error.code === ErrorCode.GRAPH_FORBIDDEN && url)) {
       context.info(`home: ${error.code}; showing sign-in`);
       return html(200, signedOutPage({ loginUrl: url ?? loginUrl(returnTo), notice: `${error.message} Your mail is safe; nothing was lost.` }));

@@ -20,9 +20,9 @@ export async function login(services: Services, request: HttpRequest): Promise<H
   const query = request.query;
   const returnTo = safeReturnTo(query.get('returnTo'));
   const claims = decodeClaims(query.get('claims'));
-  const transaction = newTransaction(returnTo, clock, claims);
-
   const prompt = query.get('prompt');
+  const transaction = newTransaction(returnTo, clock, claims, prompt === 'none');
+
   const loginHint = query.get('loginHint');
   const domainHint = query.get('domainHint');
 

@@ -12,8 +12,17 @@ export async function requireSession(services: Services, request: HttpRequest, r
   return session;
 }
 
-/** GET /api/me: who is signed in. */
+/**
+ * GET /api/me: who is signed in, and until when: `idleExpiresAt` (moves forward with use, see
+ * sessions.ts) and `absoluteExpiresAt` (fixed at sign-in: a sign-in is needed after it).
+ */
 export async function me(services: Services, request: HttpRequest): Promise<HttpResponseInit> {
   const session = await requireSession(services, request);
-  return json(200, { name: session.name, username: session.username, tenantId: session.tenantId });
+  return json(200, {
+    name: session.name,
+    username: session.username,
+    tenantId: session.tenantId,
+    idleExpiresAt: new Date(session.idleExpiresAt).toISOString(),
+    absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+  });
 }

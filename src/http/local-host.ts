@@ -70,7 +70,7 @@ async function serve(routes: readonly Route[], log: LogSink, req: IncomingMessag
   const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
   const method = (req.method ?? 'GET').toUpperCase();
   const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-  const candidates = routes.filter((r) => r.path.toLowerCase() === path.toLowerCase());
+  const candidates = routes.filter((r) => routeParams(r.path, path) !== undefined);
 
   if (candidates.length === 0) {
     req.resume();
@@ -97,7 +97,7 @@ async function serve(routes: readonly Route[], log: LogSink, req: IncomingMessag
     url: url.href,
     headers,
     query: Object.fromEntries(url.searchParams),
-    params: {},
+    params: routeParams(route.path, path) ?? {},
     ...(body.length > 0 ? { body: { bytes: body } } : {}),
   });
   const context = new InvocationContext({
@@ -116,6 +116,33 @@ async function serve(routes: readonly Route[], log: LogSink, req: IncomingMessag
     result = json(500, { error: 'internal_error', message: 'Something went wrong on our side. Try again in a moment.' });
   }
   await write(res, result);
+}
+
+/**
+ * The route's parameters when `path` matches its template (`/api/sessions/{id}/end`), as the
+ * Functions host fills `request.params`; undefined when it does not match. Literal segments match
+ * case-insensitively, a `{name}` segment any one non-empty segment.
+ */
+export function routeParams(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i]!;
+    const name = /^\{(\w+)\}$/.exec(segment)?.[1];
+    if (name === undefined) {
+      if (segment.toLowerCase() !== got[i]!.toLowerCase()) return undefined;
+    } else {
+      if (got[i] === '') return undefined;
+      try {
+        params[name] = decodeURIComponent(got[i]!);
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return params;
 }
 
 function formatLogArg(arg: unknown): string {

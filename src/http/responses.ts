@@ -20,12 +20,13 @@ const BASE_HEADERS: Readonly<Record<string, string>> = {
  * A strict policy with no inline script at all. `form-action` must list the authority too:
  * browsers apply it to the redirect that follows a form post (sign-out goes to Entra).
  */
-export function contentSecurityPolicy(formActionOrigins: readonly string[] = []): string {
+export function contentSecurityPolicy(formActionOrigins: readonly string[] = [], options: { readonly script?: boolean } = {}): string {
   return [
     "default-src 'none'",
     "style-src 'self'",
     "img-src 'self' data:",
-    "script-src 'none'",
+    // A page with a script of its own (a same-origin file, never inline) may call the app's API.
+    ...(options.script ? ["script-src 'self'", "connect-src 'self'"] : ["script-src 'none'"]),
     `form-action 'self'${formActionOrigins.map((o) => ` ${o}`).join('')}`,
     "frame-ancestors 'none'",
     "base-uri 'none'",
@@ -46,13 +47,17 @@ export function json(status: number, body: unknown, options: ResponseOptions = {
   };
 }
 
-export function html(status: number, page: string, options: ResponseOptions & { formActionOrigins?: readonly string[] } = {}): HttpResponseInit {
+export function html(
+  status: number,
+  page: string,
+  options: ResponseOptions & { formActionOrigins?: readonly string[]; script?: boolean } = {},
+): HttpResponseInit {
   return {
     status,
     headers: {
       ...BASE_HEADERS,
       'Content-Type': 'text/html; charset=utf-8',
-      'Content-Security-Policy': contentSecurityPolicy(options.formActionOrigins),
+      'Content-Security-Policy': contentSecurityPolicy(options.formActionOrigins, { script: options.script === true }),
       ...options.headers,
     },
     body: page,

@@ -52,6 +52,14 @@ h2 { font-size: 1.1rem; margin: 24px 0 8px; }
 .footer a { color: var(--muted); }
 code { background: #eef1f6; padding: 1px 6px; border-radius: 6px; font-size: .88em; }
 details { margin: 12px 0; }
+.device-list { list-style: none; margin: 0 0 16px; padding: 0; }
+.device { display: flex; align-items: center; justify-content: space-between; gap: 12px; padding: 14px 4px; border-top: 1px solid var(--line); flex-wrap: wrap; }
+.device:first-child { border-top: 0; }
+.device-text { display: flex; flex-direction: column; min-width: 0; }
+.device-name { font-weight: 600; overflow-wrap: anywhere; }
+.tag { display: inline-block; font-size: .78rem; font-weight: 600; color: var(--brand); background: #e8f1fb; border-radius: 999px; padding: 1px 8px; margin-left: 6px; }
+.status:empty { display: none; }
+.status { color: var(--danger); }
 @media (max-width: 560px) {
   .page { padding: 16px 12px 32px; }
   .card { padding: 18px; }
@@ -59,5 +67,6 @@ details { margin: 12px 0; }
   .hero h1 { font-size: 1.5rem; }
   .who { width: 100%; order: 3; }
   .mail { grid-template-columns: 1fr; }
+  .device .inline-form, .device .button { width: 100%; justify-content: center; }
 }
 `;

@@ -35,7 +35,7 @@ ${content}
 </main>
 <footer class="footer">
 <span>Your mail is read live from Microsoft 365; tokens stay on the server, never in your browser.</span>
-${user ? htmlTemplate`<a href="/api/forget" data-testid="delete-data">Delete my data</a>` : ''}
+${user ? htmlTemplate`<a href="/api/devices" data-testid="devices">Your devices</a> <a href="/api/forget" data-testid="delete-data">Delete my data</a>` : ''}
 </footer>
 </body>
 </html>
@@ -150,12 +150,14 @@ export interface InboxView {
   readonly isFirstPage: boolean;
   /** A transient problem (Graph busy): the user stays signed in and can retry. */
   readonly problem?: string;
+  /** When the session nears its absolute limit: the sentence saying when a sign-in will be needed. */
+  readonly signInDue?: string | undefined;
 }
 
 /** Built on first use: an Intl.DateTimeFormat loads ICU data, 10-20 ms a cold start need not pay. */
 let timeFormat: Intl.DateTimeFormat | undefined;
 
-function formatTime(iso: string): string {
+export function formatTime(iso: string): string {
   const time = Date.parse(iso);
   return Number.isNaN(time) ? '' : `${(timeFormat ??= new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })).format(time)} UTC`;
 }
@@ -184,6 +186,7 @@ ${link ? htmlTemplate`<a class="subject" href="${link}" target="_blank" rel="noo
     'Unread mail',
     htmlTemplate`<section class="card">
 <div class="mail-header"><h1>Unread mail</h1><span class="muted">${view.messages.length === 0 ? '' : `${view.messages.length} shown`}</span></div>
+${view.signInDue ? htmlTemplate`<p class="notice" data-testid="sign-in-due">${view.signInDue}</p>` : ''}
 ${view.problem ? htmlTemplate`<p class="notice error" data-testid="problem">${view.problem}</p>` : ''}
 ${items.length > 0 ? htmlTemplate`<ul class="mail-list">${items}</ul>` : view.problem ? '' : htmlTemplate`<p class="empty" data-testid="empty">You are all caught up: no unread mail.</p>`}
 <nav class="pager">

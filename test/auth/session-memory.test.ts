@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { RememberingSessionStore } from '../../src/auth/session-memory';
-import type { SessionRecord, SessionRef, SessionStore } from '../../src/auth/session-store';
+import type { SessionRecord, SessionRef, SessionStore, StoredSession } from '../../src/auth/session-store';
 
 /** The storage side, in a Map, counting what reached it. */
 class CountingStore implements SessionStore {
@@ -32,13 +32,26 @@ class CountingStore implements SessionStore {
   async sweepExpired(): Promise<number> {
     return 0;
   }
+  exists_ = 0;
+  async exists(ref: SessionRef): Promise<boolean> {
+    this.exists_++;
+    return this.rows.has(this.key(ref));
+  }
+  async listForAccount(homeAccountId: string): Promise<StoredSession[]> {
+    return [...this.rows.entries()]
+      .filter(([k]) => k.startsWith(`${homeAccountId.toLowerCase()}/`))
+      .map(([k, record]) => ({ ref: { homeAccountId, idHash: k.split('/')[1]! }, record }));
+  }
+  async findBySid(): Promise<SessionRef[]> {
+    return [];
+  }
 }
 
-function setUp(ttlMs = 30_000, maxEntries = 100) {
+function setUp(ttlMs = 30_000, maxEntries = 100, confirmEachUse = true) {
   let now = 1_000_000;
   const clock = Object.assign(() => now, { advance: (ms: number) => void (now += ms) });
   const inner = new CountingStore();
-  return { inner, clock, store: new RememberingSessionStore(inner, { ttlMs, maxEntries, clock }) };
+  return { inner, clock, store: new RememberingSessionStore(inner, { ttlMs, maxEntries, clock, confirmEachUse }) };
 }
 
 const account = (): string => `${randomUUID()}.${randomUUID()}`;
@@ -67,7 +80,7 @@ describe('RememberingSessionStore', () => {
     clock.advance(1);
     expect(await store.get(device)).toEqual(record(a));
     expect(inner.gets).toBe(2);
-    expect(store.stats).toEqual({ hits: 1, misses: 2 });
+    expect(store.stats).toEqual({ hits: 1, misses: 2, endedElsewhere: 0, unconfirmed: 0 });
   });
 
   it('remembers a session it created, never one it did not find', async () => {
@@ -103,8 +116,36 @@ describe('RememberingSessionStore', () => {
     expect(inner.gets).toBe(1); // only the signed-out phone went to storage; the other account stayed remembered
   });
 
-  it('honours a sign-out made elsewhere once the TTL has passed', async () => {
-    const { inner, clock, store } = setUp(5_000);
+  it('a session ended on another instance ends here at once: each use confirms its row with one small read', async () => {
+    const { inner, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    expect(await store.get(device)).toEqual(record(a));
+    expect([inner.gets, inner.exists_]).toEqual([0, 1]); // served from memory after an existence check, not a full read
+    await inner.delete(device); // another instance signed this device out ("Your devices", front-channel)
+    expect(await store.get(device)).toBeUndefined();
+    expect(store.stats.endedElsewhere).toBe(1);
+    // Forgotten, not remembered as absent: the next get reads storage in full and finds nothing.
+    expect(await store.get(device)).toBeUndefined();
+    expect(inner.gets).toBe(1);
+  });
+
+  it('serves a remembered session for the rest of its TTL when storage cannot confirm it', async () => {
+    const { inner, clock, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    jest.spyOn(inner, 'exists').mockRejectedValue(new Error('storage down'));
+    expect(await store.get(device)).toEqual(record(a));
+    expect(store.stats.unconfirmed).toBe(1);
+    clock.advance(30_000);
+    jest.spyOn(inner, 'get').mockRejectedValueOnce(new Error('storage down'));
+    await expect(store.get(device)).rejects.toThrow('storage down');
+  });
+
+  it('without the confirmation (confirmEachUse: false) it honours a sign-out made elsewhere once the TTL has passed', async () => {
+    const { inner, clock, store } = setUp(5_000, 100, false);
     const a = account();
     const device = ref(a);
     await store.create(device, record(a));

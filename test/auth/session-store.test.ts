@@ -4,6 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
+import { hashSid } from '../../src/auth/session-row';
 import { TableSessionStore, type SessionRecord, type SessionRef, type TokenCacheRowsSink } from '../../src/auth/session-store';
 import { MemoryL1 } from '../../src/cache/memory-l1';
 import { tokenCacheRowsSink } from '../../src/cache/shared-read';
@@ -55,7 +56,7 @@ async function setUp(options: { withSink?: boolean } = {}) {
   const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
   const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
   const sink = tokenCacheRowsSink(cache, l1);
-  const sessions = new TableSessionStore(client, options.withSink === false ? {} : { tokenCacheRows: sink });
+  const sessions = new TableSessionStore(client, options.withSink === false ? { keyRing: ring } : { keyRing: ring, tokenCacheRows: sink });
   return { client, cache, l1, sessions, requests };
 }
 
@@ -93,7 +94,7 @@ describe('TableSessionStore on Azurite', () => {
       rowKeyRange: cache.rowKeyRange,
       receiverFor: () => async (rows) => void received.push(rows.map((row) => row.rowKey!)),
     };
-    const shared = new TableSessionStore(client, { tokenCacheRows: sink });
+    const shared = new TableSessionStore(client, { keyRing: ring, tokenCacheRows: sink });
     expect((await shared.get(mine))?.homeAccountId).toBe(account);
     // A session that does not exist still hands over the cache rows (they are the account's), and reads as signed out.
     expect(await shared.get(ref(account))).toBeUndefined();
@@ -105,8 +106,8 @@ describe('TableSessionStore on Azurite', () => {
     const l1 = new MemoryL1({ maxBytes: 1 << 20, ttlMs: 30_000 });
     const cache = new TableTokenCacheStore({ client, keyRing: { current: async () => ring } });
     const account = newAccount();
-    expect(await new TableSessionStore(client, { tokenCacheRows: tokenCacheRowsSink(cache, l1) }).get(ref(account))).toBeUndefined();
-    expect(await new TableSessionStore(client).get(ref(account))).toBeUndefined();
+    expect(await new TableSessionStore(client, { keyRing: ring, tokenCacheRows: tokenCacheRowsSink(cache, l1) }).get(ref(account))).toBeUndefined();
+    expect(await new TableSessionStore(client, { keyRing: ring }).get(ref(account))).toBeUndefined();
     expect(await cache.read(account)).toBeUndefined();
   });
 
@@ -181,5 +182,95 @@ describe('TableSessionStore on Azurite', () => {
     await sessions.delete(device);
     await expect(sessions.touch(device, now + 2 * HOUR, now + 16 * 24 * HOUR)).resolves.toBeUndefined();
     expect(await sessions.get(device)).toBeUndefined();
+  });
+
+  it('seals what names a person: the row holds no name, e-mail, logout hint or device label in plain text, and opens only where it was written', async () => {
+    const { client, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const device = ref(account);
+    const full = record(account, Date.now(), { logoutHint: 'hint-adele-opaque', device: 'Edge on Windows', sidHash: hashSid('sid-1234567890') });
+    await sessions.create(device, full);
+    const raw = await client.getEntity<Record<string, unknown>>(partitionKeyOf(account), `session-${device.idHash}`);
+    const plain = Object.values(raw).map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : String(v))).join('\n');
+    for (const secret of ['Adele', 'adele@contoso.test', 'hint-adele-opaque', 'Edge on Windows', 'sid-1234567890']) expect(plain).not.toContain(secret);
+    expect(Object.keys(raw).filter((k) => !['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata'].includes(k)).sort()).toEqual(
+      ['absoluteExpiresAt', 'createdAt', 'homeAccountId', 'idleExpiresAt', 'lastSeenAt', 'sealed', 'sidHash', 'tenantId'].sort(),
+    );
+    expect(await sessions.get(device)).toEqual(full);
+
+    // The sealed value copied into another device's row does not open there: that session reads as signed out.
+    const moved = ref(account);
+    await client.createEntity({ ...raw, partitionKey: partitionKeyOf(account), rowKey: `session-${moved.idHash}` });
+    expect(await sessions.get(moved)).toBeUndefined();
+    // Nor under another key ring.
+    const otherRing = parseKeyRing(`k2:${randomBytes(32).toString('base64')}`);
+    expect(await new TableSessionStore(client, { keyRing: otherRing }).get(device)).toBeUndefined();
+  });
+
+  it('still opens a row written before sealing (plain name and username), so an upgrade signs nobody out', async () => {
+    const { client, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const device = ref(account);
+    const now = Date.now();
+    const legacy = record(account, now, { logoutHint: 'hint' });
+    await client.createEntity({
+      partitionKey: partitionKeyOf(account),
+      rowKey: `session-${device.idHash}`,
+      homeAccountId: account,
+      name: legacy.name,
+      username: legacy.username,
+      tenantId: legacy.tenantId,
+      logoutHint: 'hint',
+      createdAt: new Date(now),
+      lastSeenAt: new Date(now),
+      idleExpiresAt: new Date(legacy.idleExpiresAt),
+      absoluteExpiresAt: new Date(legacy.absoluteExpiresAt),
+    });
+    expect(await sessions.get(device)).toEqual(legacy);
+  });
+
+  it('exists is a point read of the key alone; listForAccount returns every device of the account only', async () => {
+    const { sessions, requests } = await setUp({ withSink: false });
+    const account = newAccount();
+    const [one, two] = [ref(account), ref(account)];
+    await sessions.create(one, record(account, Date.now(), { device: 'Chrome on Linux' }));
+    await sessions.create(two, record(account));
+    await sessions.create(ref(newAccount()), record(newAccount()));
+    requests.length = 0;
+    expect(await sessions.exists(one)).toBe(true);
+    expect(requests[0]).toMatch(/^GET .*\(PartitionKey='.*',RowKey='session-[0-9a-f]{64}'\)\?\$select=RowKey$/);
+    expect(await sessions.exists(ref(account))).toBe(false);
+    const listed = await sessions.listForAccount(account);
+    expect(listed.map((s) => s.ref.idHash).sort()).toEqual([one.idHash, two.idHash].sort());
+    expect(listed.find((s) => s.ref.idHash === one.idHash)!.record.device).toBe('Chrome on Linux');
+  });
+
+  it('finds the sessions of a sid through its index row; "forget me" deletes the index rows too', async () => {
+    const { client, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const sidHash = hashSid('entra-sid-abcdef');
+    const [withSid, without] = [ref(account), ref(account)];
+    await sessions.create(withSid, record(account, Date.now(), { sidHash }));
+    await sessions.create(without, record(account));
+    expect(await sessions.findBySid(sidHash)).toEqual([{ homeAccountId: account, idHash: withSid.idHash }]);
+    expect(await sessions.findBySid(hashSid('another'))).toEqual([]);
+    expect(await sessions.findBySid("' or 1 eq 1 or '")).toEqual([]);
+    const index = await client.getEntity<Record<string, unknown>>(`sid-${sidHash}`, `session-${withSid.idHash}`);
+    expect(index['homeAccountId']).toBe(account);
+
+    expect(await sessions.deleteAllForAccount(account)).toBe(2);
+    expect(await sessions.findBySid(sidHash)).toEqual([]);
+  });
+
+  it('the session sweep takes an expired sid index row with its session', async () => {
+    const { client, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const sidHash = hashSid(`sweep-${randomUUID()}`);
+    const now = Date.now();
+    const device = ref(account);
+    await sessions.create(device, record(account, now - 100 * 24 * HOUR, { sidHash, absoluteExpiresAt: now - 1000, idleExpiresAt: now - 1000 }));
+    expect(await sessions.sweepExpired(now, 1000)).toBeGreaterThanOrEqual(2);
+    expect(await sessions.findBySid(sidHash)).toEqual([]);
+    expect(await rowKeys(client, account)).toEqual([]);
   });
 });

@@ -74,12 +74,15 @@ describe('the web page', () => {
   });
 
   it('consent revoked: the sign-in button with a short explanation, never an error dump', async () => {
-    const { username } = await entraAdmin.createUser({ username: `revoked-${Date.now()}@contoso.test`, name: 'Rita Revoked' });
+    const { username, oid } = await entraAdmin.createUser({ username: `revoked-${Date.now()}@contoso.test`, name: 'Rita Revoked' });
     const browser = new Browser();
     await signIn(browser, app.url, username);
     await entraAdmin.revokeUser(username);
     // The cached access token is still valid; make Graph refuse it as it would after revocation.
-    await emulatorAdmin.graph('POST', 'faults', { status: 401, count: 2, path: 'messages' });
+    await emulatorAdmin.graph('POST', 'faults', { status: 401, count: 4, path: 'messages', user: oid });
+    // First one quiet re-sign-in attempt (silent-sign-in.ts), then, with its cookie set, no other.
+    const first = await browser.request(`${app.url}/`);
+    expect([first.status, first.location]).toEqual([302, `${app.url}/api/login?returnTo=%2F&prompt=none`]);
     const hop = await browser.request(`${app.url}/`);
     expect(hop.status).toBe(200);
     expect(hop.body).toContain('Sign in with Microsoft');

@@ -75,6 +75,12 @@ describe('Azure Functions registration', () => {
       mail: { methods: ['GET'], authLevel: 'anonymous', route: 'api/mail' },
       logout: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/logout' },
       forget: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/forget' },
+      devices: { methods: ['GET'], authLevel: 'anonymous', route: 'api/devices' },
+      'assets-devices-js': { methods: ['GET'], authLevel: 'anonymous', route: 'api/assets/devices.js' },
+      sessions: { methods: ['GET'], authLevel: 'anonymous', route: 'api/sessions' },
+      'sessions-end-others': { methods: ['POST'], authLevel: 'anonymous', route: 'api/sessions/end-others' },
+      'session-end': { methods: ['POST'], authLevel: 'anonymous', route: 'api/sessions/{id}/end' },
+      'logout-frontchannel': { methods: ['GET'], authLevel: 'anonymous', route: 'api/logout/frontchannel' },
     });
   });
 

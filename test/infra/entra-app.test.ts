@@ -7,18 +7,20 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENTRA_APP, entraRedirectUris, portalSteps } from '../../emulators/entra-app';
+import { ENTRA_APP, entraLogoutUrl, entraRedirectUris, portalSteps } from '../../emulators/entra-app';
 import { callOf, get, infraFile, named, params, REPO_ROOT, resourcesOfType, stringValue, vars } from './bicep';
 
 /** Claims in every v2.0 ID token Entra issues (Microsoft identity platform, ID token claims reference); any other claim the app reads must be an optional claim. */
 const DEFAULT_ID_TOKEN_CLAIMS = ['aud', 'iss', 'iat', 'idp', 'nbf', 'exp', 'aio', 'c_hash', 'at_hash', 'name', 'nonce', 'oid', 'preferred_username', 'rh', 'sid', 'sub', 'tid', 'uti', 'ver'];
 
 describe('infra/entra-app.json', () => {
-  it('lists the sign-in callback and the page sign-out returns to, as redirect URIs', () => {
+  it('lists the sign-in callback and the page sign-out returns to, as redirect URIs, and the front-channel logout URL', () => {
     expect(ENTRA_APP.urls.map(({ path, register, sentAs }) => ({ path, register, sentAs }))).toEqual([
       { path: '/api/callback', register: 'redirectUri', sentAs: 'redirect_uri' },
       { path: '/', register: 'redirectUri', sentAs: 'post_logout_redirect_uri' },
+      { path: '/api/logout/frontchannel', register: 'logoutUrl', sentAs: 'the front-channel logout URL' },
     ]);
+    expect(entraLogoutUrl('https://func-x.azurewebsites.net')).toBe('https://func-x.azurewebsites.net/api/logout/frontchannel');
     expect(entraRedirectUris('https://func-x.azurewebsites.net')).toEqual(['https://func-x.azurewebsites.net/api/callback', 'https://func-x.azurewebsites.net/']);
   });
 
@@ -58,9 +60,14 @@ describe('infra/app-registration.bicep registers what infra/entra-app.json lists
     expect(loop.childForFieldName('body')?.text).toBe(`'\${publicBaseUrl}\${${variable}.path}'`);
     expect(params(file).get('publicBaseUrl')?.defaultValue).toBeUndefined();
     expect(params(file).get('redirectUri')).toBeUndefined();
-    // Front-channel logout is not listed yet; when it is, web.logoutUrl comes from the list too.
-    expect(ENTRA_APP.urls.every((url) => url.register === 'redirectUri')).toBe(true);
-    expect(get(app!.body, 'web.logoutUrl')).toBeUndefined();
+  });
+
+  it('web.logoutUrl: PUBLIC_BASE_URL + the path of the one URL registered as the logout URL', async () => {
+    const file = await infraFile('infra/app-registration.bicep');
+    const [app] = resourcesOfType(file, 'Microsoft.Graph/applications');
+    expect(ENTRA_APP.urls.filter((url) => url.register === 'logoutUrl')).toHaveLength(1);
+    expect(get(app!.body, 'web.logoutUrl')?.text.replace(/\s+/g, '')).toBe("'${publicBaseUrl}${first(filter(entraApp.urls,u=>u.register=='logoutUrl')).path}'");
+    expect(params(file).get('frontchannelLogoutUrl')).toBeUndefined();
   });
 
   it('optionalClaims.idToken: every optional claim of the list', async () => {
@@ -79,7 +86,7 @@ describe('infra/app-registration.bicep registers what infra/entra-app.json lists
 describe('the portal steps in docs/deploy.md show what infra/entra-app.json lists', () => {
   const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
 
-  it.each(['redirect-uris', 'optional-claims'] as const)('%s', (part) => {
+  it.each(['redirect-uris', 'logout-url', 'optional-claims'] as const)('%s', (part) => {
     const block = new RegExp(`<!-- entra-app:${part} [^\\n]*-->\\n([\\s\\S]*?)\\n\\s*<!-- /entra-app:${part} -->`).exec(doc);
     expect(block).not.toBeNull();
     const shown = block![1]!.split('\n').map((line) => line.trim());

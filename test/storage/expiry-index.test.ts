@@ -57,7 +57,7 @@ async function setUp(): Promise<Fixture> {
     client,
     traffic,
     cache: (clock = Date.now) => new TableTokenCacheStore({ client, keyRing: ring, clock }),
-    sessions: (clock = Date.now) => new TableSessionStore(client, { clock }),
+    sessions: (clock = Date.now) => new TableSessionStore(client, { keyRing: ring, clock }),
   };
 }
 
