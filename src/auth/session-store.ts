@@ -14,8 +14,8 @@
  * One index does exist, for front-channel sign-out (GET /api/logout/frontchannel?sid=): Entra
  * names the sign-in by its `sid` only, with no cookie, so a session whose ID token carried a sid
  * also gets a row `session-<hash(id)>` in the partition `sid-<hash(sid)>`, pointing at its account.
- * It costs one more write at sign-in; the sweep removes it at the session's absolute expiry (it
- * carries the same times), and "forget me" removes it with the sessions.
+ * It costs one more write at sign-in; the sweep removes it when it removes its session (the session
+ * row names it by its sidHash), and "forget me" removes it with the sessions.
  *
  * What a row holds in plain text, and what is sealed: see session-row.ts.
  */
@@ -129,12 +129,11 @@ export class TableSessionStore implements SessionStore {
       await this.expiryIndex.note(entity.partitionKey, sessionExpiry(record));
       await this.client.createEntity<SessionEntity>(entity);
       if (record.sidHash && SID_HASH.test(record.sidHash)) {
-        // The sid row lives in its own partition: indexed there too, so the sweep visits it.
-        const sidPartition = `${SID_PARTITION_PREFIX}${record.sidHash}`;
+        // Not indexed for expiry itself: the sweep deletes it with its session (session-sweep.ts),
+        // which names it by the session row's sidHash.
         const expires = new Date(record.absoluteExpiresAt);
-        await this.expiryIndex.note(sidPartition, record.absoluteExpiresAt);
         await this.client.upsertEntity<SidIndexEntity>(
-          { partitionKey: sidPartition, rowKey: entity.rowKey, homeAccountId: record.homeAccountId, idleExpiresAt: expires, absoluteExpiresAt: expires },
+          { partitionKey: `${SID_PARTITION_PREFIX}${record.sidHash}`, rowKey: entity.rowKey, homeAccountId: record.homeAccountId, idleExpiresAt: expires, absoluteExpiresAt: expires },
           'Replace',
         );
       }

@@ -9,6 +9,9 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
 import { statusOf } from '../storage/tables';
 
+/** A sid hash as session rows carry it (hex SHA-256), before it names a partition. */
+const SID_HASH = /^[0-9a-f]{64}$/;
+
 /** Session row keys sort inside (from, to). */
 export interface SessionRowRange {
   readonly from: string;
@@ -44,13 +47,18 @@ async function sweepPartition(client: TableClient, rows: SessionRowRange, partit
   const expired = client.listEntities({
     queryOptions: {
       filter: odata`PartitionKey eq ${partition} and RowKey gt ${rows.from} and RowKey lt ${rows.to} and (idleExpiresAt lt ${new Date(now)} or absoluteExpiresAt lt ${new Date(now)})`,
-      select: ['RowKey'],
+      select: ['RowKey', 'sidHash'],
     },
   });
   let deleted = 0;
   for await (const row of expired) {
     if (deleted >= budget) return { rows: deleted, partitions: 0, complete: false };
-    if (await deleteIfUnchanged(client, partition, row.rowKey!, row.etag)) deleted += 1;
+    if (await deleteIfUnchanged(client, partition, row.rowKey!, row.etag)) {
+      deleted += 1;
+      // The session's front-channel row (session-store.ts) goes with it: it is not indexed itself.
+      const sidHash = row['sidHash'];
+      if (typeof sidHash === 'string' && SID_HASH.test(sidHash) && (await deleteIfUnchanged(client, `sid-${sidHash}`, row.rowKey!, '*'))) deleted += 1;
+    }
   }
   return { rows: deleted, partitions: 0, complete: true };
 }
