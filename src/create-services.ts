@@ -12,6 +12,7 @@ import { RememberingSessionStore } from './auth/session-memory';
 import { TableSessionStore, type SessionStore } from './auth/session-store';
 import { Sessions } from './auth/sessions';
 import { SessionCookies } from './auth/session-cookie';
+import { TableSpentTransactions } from './auth/spent-transactions';
 import { L1TokenCacheStore } from './cache/l1-token-cache-store';
 import { MemoryL1 } from './cache/memory-l1';
 import { tokenCacheRowsSink } from './cache/shared-read';
@@ -85,6 +86,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     sessions,
     sessionStore,
     tokenCacheStore,
+    spentTransactions: new TableSpentTransactions(accountsClient, { ensureTable: createTable }),
     storageTraffic,
     msal,
     credentials: secrets.credentials,

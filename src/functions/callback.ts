@@ -1,6 +1,6 @@
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { withCredentialRetry } from '../auth/credential-retry';
-import { takeTransaction, transactionCookieValues } from '../auth/login-transaction';
+import { takeTransaction, transactionCookieValues, TRANSACTION_TTL_SECONDS } from '../auth/login-transaction';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
 import { AppError, ErrorCode } from '../errors';
@@ -58,6 +58,13 @@ export async function callback(services: Services, request: HttpRequest, context
   const code = params.get('code');
   if (!code || code.length > 4096) {
     return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'The sign-in answer had no authorization code. Try again.', retry, clear);
+  }
+
+  // One-time on the server too (spent-transactions.ts): a client that kept the cookie cannot replay
+  // it with other codes. Only now, with a code to redeem, so an error callback costs no write.
+  if (!(await services.spentTransactions.spend(transaction.state, transaction.createdAt + TRANSACTION_TTL_SECONDS * 1000))) {
+    context.warn('sign-in transaction refused: already used');
+    return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'This sign-in link has expired or was already used. Start again from the app.', '/api/login', clear);
   }
 
   let result;
