@@ -26,6 +26,8 @@ export const ErrorCode = {
   MAILBOX_UNAVAILABLE: 'mailbox_unavailable',
   CONFIG_INVALID: 'config_invalid',
   INTERNAL: 'internal_error',
+  /** The callback's `iss` (RFC 9207) is not the authority's issuer: the answer came from another provider (mix-up). */
+  ISSUER_MISMATCH: 'issuer_mismatch',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

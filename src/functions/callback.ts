@@ -1,6 +1,7 @@
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { withCredentialRetry } from '../auth/credential-retry';
 import { takeTransaction, transactionCookieValues, TRANSACTION_TTL_SECONDS } from '../auth/login-transaction';
+import { issuerMatches } from '../auth/msal-app';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
 import { AppError, ErrorCode } from '../errors';
@@ -45,6 +46,17 @@ export async function callback(services: Services, request: HttpRequest, context
   }
   const { transaction } = taken;
   const retry = `/api/login?${new URLSearchParams({ returnTo: transaction.returnTo }).toString()}`;
+
+  // RFC 9207: an `iss` that is not our authority's means the answer (error or code) came from another
+  // provider the browser was also talking to (a mix-up attack). Entra does not send it; absence is fine.
+  const iss = params.get('iss');
+  if (iss !== null) {
+    const expected = await services.msal.issuer();
+    if (expected === undefined || !issuerMatches(expected, iss)) {
+      context.warn('sign-in refused: the callback\'s iss is not the authority\'s issuer');
+      return page(400, ErrorCode.ISSUER_MISMATCH, 'This sign-in answer came from an identity provider this app does not use. Start again from the app.', '/api/login', clear);
+    }
+  }
 
   const providerError = params.get('error');
   if (providerError !== null) {
