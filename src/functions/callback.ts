@@ -74,7 +74,13 @@ export async function callback(services: Services, request: HttpRequest, context
 
   // One-time on the server too (spent-transactions.ts): a client that kept the cookie cannot replay
   // it with other codes. Only now, with a code to redeem, so an error callback costs no write.
-  if (!(await services.spentTransactions.spend(transaction.state, transaction.createdAt + TRANSACTION_TTL_SECONDS * 1000))) {
+  // Storage down: the error page, and the cookie goes all the same (a browser never replays it).
+  const firstUse = await services.spentTransactions
+    .spend(transaction.state, transaction.createdAt + TRANSACTION_TTL_SECONDS * 1000)
+    .catch((error: unknown) => {
+      throw new FailureWithCookies(error, clear);
+    });
+  if (!firstUse) {
     context.warn('sign-in transaction refused: already used');
     return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'This sign-in link has expired or was already used. Start again from the app.', '/api/login', clear);
   }

@@ -4,24 +4,21 @@
  * Its absence is accepted: Entra does not send it.
  */
 import { issuerMatches } from '../../src/auth/msal-app';
-import { startTestApp, type TestApp } from '../support/app';
-import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
+import type { TestApp } from '../support/app';
+import { useOwnClientApp } from '../support/own-client-app';
+import { emulators, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
 import { signIn, startLogin } from '../support/sign-in';
 
 describe('the callback checks iss (RFC 9207)', () => {
+  const own = useOwnClientApp();
   let client: EntraTestClient;
   let app: TestApp;
   const issuer = (): string => `${emulators().entra.url.replace(/\/$/, '')}/${emulators().entra.tenantId}/v2.0`;
 
-  beforeAll(async () => {
-    client = await entraAdmin.createClient();
-    app = await startTestApp({ env: client.env });
-  });
-
-  afterAll(async () => {
-    await client.admin.reset();
-    await app.stop();
+  beforeAll(() => {
+    client = own.client();
+    app = own.app();
   });
 
   async function callbackWith(extra: Record<string, string>): Promise<{ status: number; body: string }> {

@@ -128,7 +128,8 @@ describe('sign-in, sessions and sign-out', () => {
     expect(replay.status).toBe(400);
     expect(replay.body).toContain('login_transaction_invalid');
 
-    // Even with the original transaction cookie put back, the code cannot be redeemed twice.
+    // Even with the original transaction cookie put back, the transaction is spent on the server
+    // (spent-transactions.ts): refused before the code goes anywhere near Entra.
     const attacker = new Browser();
     const start = await startLogin(attacker, app.url);
     const txn = attacker.jar.all().find((c) => c.name.startsWith('__Host-txn-'))!;
@@ -139,7 +140,8 @@ describe('sign-in, sessions and sign-out', () => {
     attacker.jar.set(app.url, txn.name, txn.value);
     const second = await attacker.request(cb.url);
     expect(second.status).toBe(400);
-    expect(second.body).toContain('login_failed');
+    expect(second.body).toContain('login_transaction_invalid');
+    expect(second.body).toContain('already used');
   });
 
   it('handles the provider\'s error with a readable page that escapes its text', async () => {

@@ -5,8 +5,9 @@
  * (src/auth/spent-transactions.ts), so a replay never reaches Entra.
  */
 import { randomBytes } from 'node:crypto';
-import { startTestApp, type TestApp } from '../support/app';
-import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
+import type { TestApp } from '../support/app';
+import { useOwnClientApp } from '../support/own-client-app';
+import { emulators, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
 import { signIn, startLogin } from '../support/sign-in';
 
@@ -14,17 +15,13 @@ const REPLAYS = 10;
 
 describe('spent sign-in transactions', () => {
   const user = emulators().entra.users[0]!;
+  const own = useOwnClientApp();
   let client: EntraTestClient;
   let app: TestApp;
 
-  beforeAll(async () => {
-    client = await entraAdmin.createClient();
-    app = await startTestApp({ env: client.env });
-  });
-
-  afterAll(async () => {
-    await client.admin.reset();
-    await app.stop();
+  beforeAll(() => {
+    client = own.client();
+    app = own.app();
   });
 
   it('a replayed transaction cookie and state never reach the token endpoint', async () => {
