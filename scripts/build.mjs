@@ -10,6 +10,7 @@
  *                                                        are ESM-only; node_modules stay external)
  *   scripts/start-local.ts  -> dist-dev/start-local.js   `npm start` (when present)
  *   bench/bench.ts          -> dist-dev/bench.js         `npm run bench` (when present)
+ *   bench/soak.ts           -> dist-dev/soak.js          `npm run soak` (when present)
  *   bench/hello/main.ts     -> dist-dev/hello/main.js    the bench's hello-world reference, bundled like dist/main.js
  *
  * Entries whose source does not exist are skipped. `--only app|dev` builds one group, `--only emulators`
@@ -166,6 +167,11 @@ const targets = [
     group: 'dev',
     entry: 'bench/bench.ts',
     options: { format: 'cjs', outfile: 'dist-dev/bench.js', packages: 'external' },
+  },
+  {
+    group: 'dev',
+    entry: 'bench/soak.ts',
+    options: { format: 'cjs', outfile: 'dist-dev/soak.js', packages: 'external' },
   },
   {
     group: 'dev',
