@@ -37,7 +37,7 @@ import {
   type IPartitionManager,
 } from '@azure/msal-node';
 import type { SessionRef, SessionStore } from '../src/auth/session-store';
-import { sessionRefFrom, type Sessions } from '../src/auth/sessions';
+import type { Sessions } from '../src/auth/sessions';
 import type { Config } from '../src/config';
 import { GraphMailClient } from '../src/graph/mail-client';
 import { json, redirect } from '../src/http/responses';
@@ -216,7 +216,7 @@ export async function createBaseline(options: BaselineOptions): Promise<Baseline
     };
     let accessToken: string;
     try {
-      const app = msalInstance(sessionRefFrom(request));
+      const app = msalInstance(session.ref);
       await app.getTokenCache().getAllAccounts(); // as the sample's getTokenSilent
       accessToken = (await app.acquireTokenSilent({ account, scopes: [...config.graphScopes] })).accessToken;
     } catch (error) {

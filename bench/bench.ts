@@ -40,7 +40,7 @@ import { createRoutes } from '../src/routes';
 import type { Services } from '../src/services';
 import type { MsalTokenService } from '../src/auth/msal-token-service';
 import { RememberingSessionStore } from '../src/auth/session-memory';
-import { sessionRefOfCookieHeader } from '../src/auth/sessions';
+import { parseSessionCookie } from '../src/auth/session-cookie';
 import type { L1TokenCacheStore } from '../src/cache/l1-token-cache-store';
 import { createBaseline, type Baseline } from './baseline';
 import { createFloorRoutes } from './floor';
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
   const floorServices = createServices(appConfig, { log: { warn: () => {}, error: () => {} } });
   const floorTokens = new Map<string, string>();
   await mapLimit(signedIn, 16, async ({ app }) => {
-    const { homeAccountId } = sessionRefOfCookieHeader(app.cookie)!;
+    const { homeAccountId } = parseSessionCookie(app.cookie)!;
     floorTokens.set(app.cookie, (await floorServices.tokens.acquire(homeAccountId, appConfig.graphScopes)).accessToken);
   });
   const floorHost = await startLocalHost({

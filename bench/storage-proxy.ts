@@ -17,6 +17,8 @@
  *   If-Match ETag (the app), or from the `x-bench-read-etag` header the baseline's cache client adds
  *   for this purpose only (it sends no precondition, as in the sample). A write that names no
  *   version at all onto an existing row is counted as a blind overwrite.
+ * - `fault` (the soak, bench/soak.ts): every request is answered 503 ServerBusy, held and then cut
+ *   (a timeout as the client sees it), or cut at once (a connection reset), instead of forwarded.
  */
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +47,12 @@ export interface StorageCounts {
   byKind: Record<string, TableCounts>;
 }
 
+/** What the proxy does instead of forwarding, while set. */
+export type StorageFault = '503' | 'timeout' | 'reset';
+
+/** How long a `timeout` fault holds a request before it cuts the connection. */
+const TIMEOUT_HOLD_MS = 10_000;
+
 interface RowState {
   version: number;
   exists: boolean;
@@ -52,6 +60,8 @@ interface RowState {
 
 export class StorageProxy {
   latencyMs = 0;
+  fault: StorageFault | undefined;
+  faultsServed = 0;
   #counts: StorageCounts = emptyCounts();
   readonly #rows = new Map<string, RowState>();
   /** ETag -> the row version it names (token-cache rows only). */
@@ -120,6 +130,19 @@ export class StorageProxy {
     const trackedQuery = read && row === undefined && TRACKED_TABLES.has(table);
 
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    const fault = this.fault;
+    if (fault !== undefined) {
+      this.faultsServed++;
+      if (fault === '503') {
+        const body = JSON.stringify({ 'odata.error': { code: 'ServerBusy', message: { lang: 'en-US', value: 'The server is busy.' } } });
+        res.writeHead(503, { 'content-type': 'application/json;odata=minimalmetadata', 'retry-after': '1' });
+        res.end(body);
+        return;
+      }
+      if (fault === 'timeout') await new Promise((resolve) => setTimeout(resolve, TIMEOUT_HOLD_MS));
+      req.socket.destroy();
+      return;
+    }
 
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: this.#target.host };
     delete headers[READ_ETAG_HEADER];

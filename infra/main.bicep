@@ -79,6 +79,13 @@ param tokenCacheMemoryMb int = 32
 @minValue(0)
 param tokenCacheMemoryTtlSeconds int = 30
 
+@description('Whether Strict-Transport-Security (one year, on every response) also covers every subdomain of the app\'s host.')
+@allowed([
+  'true'
+  'false'
+])
+param hstsIncludeSubDomains string = 'true'
+
 // --- Capacity and retention ---
 
 @allowed([
@@ -216,6 +223,7 @@ module functionApp 'modules/function-app.bicep' = {
     sessionMemoryTtlSeconds: sessionMemoryTtlSeconds
     tokenCacheMemoryMb: tokenCacheMemoryMb
     tokenCacheMemoryTtlSeconds: tokenCacheMemoryTtlSeconds
+    hstsIncludeSubDomains: hstsIncludeSubDomains
   }
 }
 

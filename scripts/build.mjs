@@ -10,6 +10,7 @@
  *                                                        are ESM-only; node_modules stay external)
  *   scripts/start-local.ts  -> dist-dev/start-local.js   `npm start` (when present)
  *   bench/bench.ts          -> dist-dev/bench.js         `npm run bench` (when present)
+ *   bench/soak.ts           -> dist-dev/soak.js          `npm run soak` (when present)
  *   bench/hello/main.ts     -> dist-dev/hello/main.js    the bench's hello-world reference, bundled like dist/main.js
  *   src/tools/smoke-cli.ts  -> dist/tools/smoke.js       `npm run smoke`: Node built-ins only (checked below)
  *   src/tools/doctor-cli.ts -> dist/tools/doctor.js      `npm run doctor`: the app's modules, bundled
@@ -168,6 +169,11 @@ const targets = [
     group: 'dev',
     entry: 'bench/bench.ts',
     options: { format: 'cjs', outfile: 'dist-dev/bench.js', packages: 'external' },
+  },
+  {
+    group: 'dev',
+    entry: 'bench/soak.ts',
+    options: { format: 'cjs', outfile: 'dist-dev/soak.js', packages: 'external' },
   },
   {
     group: 'dev',

@@ -90,6 +90,12 @@ export const SETTINGS = [
     default: '30',
     description: 'How long an instance trusts its in-memory copy of a token-cache row before reading storage again.',
   },
+  {
+    name: 'HSTS_INCLUDE_SUBDOMAINS',
+    default: 'true',
+    description:
+      'true or false: whether the Strict-Transport-Security header (max-age one year, on every response) also covers every subdomain of the app\'s host.',
+  },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];
@@ -123,6 +129,8 @@ export interface Config {
   readonly tables: { readonly endpoint: string | undefined; readonly connectionString: string | undefined };
   readonly session: { readonly idleTimeoutSeconds: number; readonly absoluteTimeoutSeconds: number; readonly memoryTtlSeconds: number };
   readonly tokenCacheMemory: { readonly maxBytes: number; readonly ttlSeconds: number };
+  /** Strict-Transport-Security's includeSubDomains (HSTS_INCLUDE_SUBDOMAINS). */
+  readonly hstsIncludeSubDomains: boolean;
 }
 
 export class ConfigError extends Error {
@@ -278,6 +286,8 @@ export function loadConfig(env: Env = process.env): Config {
   const sessionMemoryTtl = positiveNumber('SESSION_MEMORY_TTL_SECONDS', { allowZero: true });
   const memoryMb = positiveNumber('TOKEN_CACHE_MEMORY_MB', { allowZero: true });
   const memoryTtl = positiveNumber('TOKEN_CACHE_MEMORY_TTL_SECONDS', { allowZero: true });
+  const hstsText = withDefault('HSTS_INCLUDE_SUBDOMAINS').toLowerCase();
+  if (hstsText !== 'true' && hstsText !== 'false') problems.push(`HSTS_INCLUDE_SUBDOMAINS must be true or false ("${withDefault('HSTS_INCLUDE_SUBDOMAINS')}").`);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -307,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
       memoryTtlSeconds: sessionMemoryTtl,
     },
     tokenCacheMemory: { maxBytes: Math.round(memoryMb * 1024 * 1024), ttlSeconds: memoryTtl },
+    hstsIncludeSubDomains: hstsText === 'true',
   };
 }
 

@@ -11,6 +11,8 @@ import { AccessTokenMemory } from './auth/access-token-memory';
 import { RememberingSessionStore } from './auth/session-memory';
 import { TableSessionStore, type SessionStore } from './auth/session-store';
 import { Sessions } from './auth/sessions';
+import { SessionCookies } from './auth/session-cookie';
+import { TableSpentTransactions } from './auth/spent-transactions';
 import { L1TokenCacheStore } from './cache/l1-token-cache-store';
 import { MemoryL1 } from './cache/memory-l1';
 import { tokenCacheRowsSink } from './cache/shared-read';
@@ -65,7 +67,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config.session.memoryTtlSeconds > 0
       ? new RememberingSessionStore(tableSessions, { ttlMs: config.session.memoryTtlSeconds * 1000, maxEntries: SESSION_MEMORY_ENTRIES, clock })
       : tableSessions;
-  const sessions = new Sessions(sessionStore, config.session, clock);
+  const sessions = new Sessions(sessionStore, config.session, clock, new SessionCookies(secrets.keyRing));
 
   const msal = createMsalAppFactory(config, secrets.credentials);
   const tokens = new MsalTokenService({
@@ -86,6 +88,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     sessions,
     sessionStore,
     tokenCacheStore,
+    spentTransactions: new TableSpentTransactions(accountsClient, { ensureTable: createTable }),
     storageTraffic,
     msal,
     credentials: secrets.credentials,

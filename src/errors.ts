@@ -30,6 +30,8 @@ export const ErrorCode = {
   CSRF_HEADER_MISSING: 'csrf_header_missing',
   /** "Your devices": no session of the signed-in account has that id (ended already, or never). */
   SESSION_NOT_FOUND: 'session_not_found',
+  /** The callback's `iss` (RFC 9207) is not the authority's issuer: the answer came from another provider (mix-up). */
+  ISSUER_MISMATCH: 'issuer_mismatch',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -15,6 +15,7 @@ import { app } from '@azure/functions';
 import { ConfigError, loadConfig, type Config } from './config';
 import { functionsRouteTemplate } from './http/route';
 import { createRoutes, servicesOnFirstUse } from './routes';
+import { strictTransportSecurity } from './http/transport-security';
 import { createTimers } from './timers';
 
 app.setup({ enableHttpStream: false });
@@ -31,7 +32,8 @@ try {
 
 const services = servicesOnFirstUse(config, configError);
 
-for (const route of createRoutes(services)) {
+// With invalid settings the default (includeSubDomains) still goes on every response.
+for (const route of createRoutes(services, { strictTransportSecurity: strictTransportSecurity(config?.hstsIncludeSubDomains ?? true) })) {
   app.http(route.name, {
     methods: [...route.methods],
     authLevel: 'anonymous',

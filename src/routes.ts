@@ -13,6 +13,7 @@ import { appCss, devicesJs } from './functions/assets';
 import { health } from './functions/health';
 import type { ResponseKind } from './http/handle-errors';
 import type { Route, RouteHandler } from './http/route';
+import { strictTransportSecurity, withStrictTransportSecurity } from './http/transport-security';
 import type { ServiceRouteName, ServicesProvider } from './services';
 
 type ServicesModule = typeof import('./services');
@@ -43,7 +44,13 @@ function handleErrorsLazily(kind: ResponseKind, handler: RouteHandler): RouteHan
   };
 }
 
-export function createRoutes(services: ServicesProvider): Route[] {
+export interface RouteOptions {
+  /** The Strict-Transport-Security value every response carries (default: one year, includeSubDomains). */
+  readonly strictTransportSecurity?: string;
+}
+
+export function createRoutes(services: ServicesProvider, options: RouteOptions = {}): Route[] {
+  const hsts = options.strictTransportSecurity ?? strictTransportSecurity(true);
   /**
    * A route whose handler is in `./services`, loaded on its first request. The error handling here
    * only sees that load failing (a 500); what the handler throws is answered inside `./services`.
@@ -55,7 +62,7 @@ export function createRoutes(services: ServicesProvider): Route[] {
       return handler(request, context);
     });
   };
-  return [
+  const routes: Route[] = [
     { name: 'health', methods: ['GET'], path: '/api/health', handler: handleErrorsLazily('api', health) },
     { name: 'home', methods: ['GET'], path: '/', handler: service('page', 'home') },
     { name: 'assets-css', methods: ['GET'], path: '/api/assets/app.css', handler: handleErrorsLazily('api', appCss) },
@@ -76,6 +83,7 @@ export function createRoutes(services: ServicesProvider): Route[] {
     // the authority) is not replaced by the pages' one.
     { name: 'logout-frontchannel', methods: ['GET'], path: '/api/logout/frontchannel', handler: service('api', 'frontchannelLogout') },
   ];
+  return routes.map((route) => ({ ...route, handler: withStrictTransportSecurity(route.handler, hsts) }));
 }
 
 /**

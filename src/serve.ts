@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { startLocalHost } from './http/local-host';
 import { withLocalSettings } from './local-settings';
 import { createRoutes, servicesOnFirstUse } from './routes';
+import { HSTS_HEADER, strictTransportSecurity } from './http/transport-security';
 import { createTimers } from './timers';
 
 async function main(): Promise<void> {
@@ -34,7 +35,13 @@ async function main(): Promise<void> {
   }
 
   const port = Number(env['PORT'] ?? 7071);
-  const host = await startLocalHost({ routes: createRoutes(services), port, host: env['HOST'] ?? '127.0.0.1' });
+  const hsts = strictTransportSecurity(config.hstsIncludeSubDomains);
+  const host = await startLocalHost({
+    routes: createRoutes(services, { strictTransportSecurity: hsts }),
+    port,
+    host: env['HOST'] ?? '127.0.0.1',
+    headers: { [HSTS_HEADER]: hsts },
+  });
   console.log(`Serving on ${host.url} (health: ${host.url}/api/health)`);
   const stop = (): void => {
     void host.stop().then(() => process.exit(0));

@@ -17,6 +17,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { Sealer } from './auth/login-transaction';
 import type { MsalAppFactory } from './auth/msal-app';
 import type { SessionStore } from './auth/session-store';
+import type { SpentTransactions } from './auth/spent-transactions';
 import type { Sessions } from './auth/sessions';
 import type { TokenService } from './auth/token-service';
 import type { TokenCacheStore } from './cache/token-cache-store';
@@ -47,6 +48,8 @@ export interface Services {
   readonly sessions: Sessions;
   readonly sessionStore: SessionStore;
   readonly tokenCacheStore: TokenCacheStore;
+  /** Sign-in transactions already used at the callback (a replay never reaches Entra). */
+  readonly spentTransactions: SpentTransactions;
   /** Table Storage requests sent by this instance (sessions and token cache). */
   readonly storageTraffic: StorageTraffic;
   readonly msal: MsalAppFactory;

@@ -71,6 +71,8 @@ param tokenCacheMemoryMb int
 
 param tokenCacheMemoryTtlSeconds int
 
+param hstsIncludeSubDomains string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -196,6 +198,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       SESSION_MEMORY_TTL_SECONDS: string(sessionMemoryTtlSeconds)
       TOKEN_CACHE_MEMORY_MB: string(tokenCacheMemoryMb)
       TOKEN_CACHE_MEMORY_TTL_SECONDS: string(tokenCacheMemoryTtlSeconds)
+      HSTS_INCLUDE_SUBDOMAINS: hstsIncludeSubDomains
     }
   }
 }

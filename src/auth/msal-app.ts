@@ -56,11 +56,34 @@ export interface MsalAppFactory {
   create(options?: CreateOptions): Promise<ConfidentialClientApplication>;
   /** The authority's end-session endpoint, for sign-out. */
   endSessionEndpoint(): Promise<string>;
+  /**
+   * The authority's issuer, from its discovery document; for a multi-tenant authority the template
+   * with `{tenantid}` (see issuerMatches). Undefined when the document has none.
+   */
+  issuer(): Promise<string | undefined>;
 }
 
 export interface AuthorityMetadata {
   readonly raw: string;
   readonly endSessionEndpoint: string;
+  readonly issuer: string | undefined;
+}
+
+const TENANT_ID_TEMPLATE = '{tenantid}';
+const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/**
+ * RFC 9207: whether an authorization response's `iss` is the authority's issuer. Exact, except
+ * that a multi-tenant authority (`organizations`) publishes the template
+ * `https://login.microsoftonline.com/{tenantid}/v2.0`, where any tenant GUID stands.
+ */
+export function issuerMatches(expected: string, iss: string): boolean {
+  if (!expected.includes(TENANT_ID_TEMPLATE)) return iss === expected;
+  const pattern = expected
+    .split(TENANT_ID_TEMPLATE)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join(GUID);
+  return new RegExp(`^${pattern}$`, 'i').test(iss);
 }
 
 export function createMsalAppFactory(
@@ -108,6 +131,9 @@ export function createMsalAppFactory(
     async endSessionEndpoint() {
       return (await authorityMetadata()).endSessionEndpoint;
     },
+    async issuer() {
+      return (await authorityMetadata()).issuer;
+    },
   };
 }
 
@@ -138,7 +164,7 @@ export async function fetchAuthorityMetadata(authority: string, timeoutMs: numbe
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new AuthorityMetadataError(`discovery answered ${response.status}`, response.status);
   const raw = await response.text();
-  let document: { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown };
+  let document: { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown; issuer?: unknown };
   try {
     document = JSON.parse(raw) as typeof document;
   } catch (error) {
@@ -148,5 +174,5 @@ export async function fetchAuthorityMetadata(authority: string, timeoutMs: numbe
     throw new AuthorityMetadataError('discovery document lacks the authorization or token endpoint', undefined);
   }
   const endSessionEndpoint = typeof document.end_session_endpoint === 'string' ? document.end_session_endpoint : `${authority}/oauth2/v2.0/logout`;
-  return { raw, endSessionEndpoint };
+  return { raw, endSessionEndpoint, issuer: typeof document.issuer === 'string' ? document.issuer : undefined };
 }

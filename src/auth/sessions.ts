@@ -4,24 +4,18 @@
  * - A new 256-bit id at every sign-in (the old session, if any, is deleted): no fixation.
  * - Idle timeout slides, but the store is written at most once per SLIDE_WRITE_INTERVAL, so a busy
  *   user does not cost a write per request.
- * - Anything wrong with the cookie (missing, malformed, unknown, expired) reads as "signed out".
+ * - Anything wrong with the cookie (missing, malformed, not signed by this app, unknown, expired)
+ *   reads as "signed out"; a cookie this app did not sign costs no storage (session-cookie.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cookie, HttpRequest } from '@azure/functions';
 import type { Clock } from '../clock';
-import { parseCookieHeader } from '../http/cookies';
-import { isHomeAccountId } from '../cache/token-cache-store';
 import { deviceLabel } from './device-label';
+import { SESSION_COOKIE, type SessionCookies } from './session-cookie';
 import { hashSid } from './session-row';
 import { hashSessionId, type SessionRecord, type SessionRef, type SessionStore } from './session-store';
 
-export const SESSION_COOKIE = '__Host-session';
-/**
- * `<id>.<homeAccountId>`: the 256-bit id is the secret; the account only says which partition
- * holds the session (a forged account finds no row with that id's hash). It lets one query fetch
- * the session and the user's token cache together (see session-store.ts).
- */
-const SESSION_COOKIE_VALUE = /^([A-Za-z0-9_-]{43})\.([^.]+\.[^.]+)$/;
+export { SESSION_COOKIE };
 export const SLIDE_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface SessionPolicy {
@@ -67,6 +61,8 @@ export class Sessions {
     private readonly store: SessionStore,
     private readonly policy: SessionPolicy,
     private readonly clock: Clock,
+    /** Signs and verifies the cookie's value (`<id>.<homeAccountId>.<mac>.<kid>`). */
+    private readonly cookies: SessionCookies,
   ) {}
 
   /**
@@ -74,7 +70,7 @@ export class Sessions {
    * the sign-in has stored its tokens: a sign-in that fails leaves the browser as it was.
    */
   async start(profile: Profile, request: HttpRequest): Promise<StartedSession> {
-    const previous = sessionRefFrom(request);
+    const previous = await this.ref(request);
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
     const ref = { homeAccountId: profile.homeAccountId, idHash: hashSessionId(id) };
@@ -89,7 +85,7 @@ export class Sessions {
       absoluteExpiresAt: now + this.policy.absoluteTimeoutSeconds * 1000,
     });
     return {
-      cookie: sessionCookie(`${id}.${profile.homeAccountId}`, this.policy.absoluteTimeoutSeconds),
+      cookie: sessionCookie(await this.cookies.value(id, profile.homeAccountId), this.policy.absoluteTimeoutSeconds),
       ref,
       previous,
     };
@@ -108,7 +104,7 @@ export class Sessions {
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */
   async current(request: HttpRequest): Promise<ActiveSession | undefined> {
-    const ref = sessionRefFrom(request);
+    const ref = await this.ref(request);
     if (!ref) return undefined;
     const record = await this.store.get(ref);
     // The row's own account must match the cookie's: a row is only ever found in its own partition.
@@ -134,6 +130,14 @@ export class Sessions {
   /** True when the account has no live session left on any device. */
   async noneLeft(homeAccountId: string): Promise<boolean> {
     return (await this.store.countLiveForAccount(homeAccountId, this.clock())) === 0;
+  }
+
+  /**
+   * Where the request's session cookie points, or undefined when it has none, a malformed one, or
+   * one this app did not sign (no storage round trip either way).
+   */
+  ref(request: HttpRequest): Promise<SessionRef | undefined> {
+    return this.cookies.verify(request.headers.get('cookie'));
   }
 
   /** Every session of the account, on every device. */
@@ -191,19 +195,6 @@ export class Sessions {
  */
 export function sessionHandle(idHash: string): string {
   return createHash('sha256').update(`session-handle\0${idHash}`).digest('base64url').slice(0, 22);
-}
-
-/** Where the request's session cookie points, or undefined when it has none or a malformed one. */
-export function sessionRefFrom(request: HttpRequest): SessionRef | undefined {
-  return sessionRefOfCookieHeader(request.headers.get('cookie'));
-}
-
-/** The session a Cookie header names, or undefined. */
-export function sessionRefOfCookieHeader(header: string | null): SessionRef | undefined {
-  const value = parseCookieHeader(header).get(SESSION_COOKIE);
-  const match = value === undefined ? null : SESSION_COOKIE_VALUE.exec(value);
-  if (!match || !isHomeAccountId(match[2]!)) return undefined;
-  return { homeAccountId: match[2]!, idHash: hashSessionId(match[1]!) };
 }
 
 export function sessionCookie(id: string, maxAgeSeconds: number): Cookie {

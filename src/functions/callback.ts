@@ -1,6 +1,7 @@
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { withCredentialRetry } from '../auth/credential-retry';
-import { takeTransaction, transactionCookieValues } from '../auth/login-transaction';
+import { takeTransaction, transactionCookieValues, TRANSACTION_TTL_SECONDS } from '../auth/login-transaction';
+import { issuerMatches } from '../auth/msal-app';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { safeReturnTo } from '../auth/return-to';
 import { SILENT_SIGN_IN_REFUSALS } from '../auth/silent-sign-in';
@@ -47,6 +48,17 @@ export async function callback(services: Services, request: HttpRequest, context
   const { transaction } = taken;
   const retry = `/api/login?${new URLSearchParams({ returnTo: transaction.returnTo }).toString()}`;
 
+  // RFC 9207: an `iss` that is not our authority's means the answer (error or code) came from another
+  // provider the browser was also talking to (a mix-up attack). Entra does not send it; absence is fine.
+  const iss = params.get('iss');
+  if (iss !== null) {
+    const expected = await services.msal.issuer();
+    if (expected === undefined || !issuerMatches(expected, iss)) {
+      context.warn('sign-in refused: the callback\'s iss is not the authority\'s issuer');
+      return page(400, ErrorCode.ISSUER_MISMATCH, 'This sign-in answer came from an identity provider this app does not use. Start again from the app.', '/api/login', clear);
+    }
+  }
+
   const providerError = params.get('error');
   if (providerError !== null && transaction.silent && SILENT_SIGN_IN_REFUSALS.has(providerError)) {
     // A quiet re-sign-in Entra could not do without the person: back to the page, which shows the
@@ -65,6 +77,19 @@ export async function callback(services: Services, request: HttpRequest, context
   const code = params.get('code');
   if (!code || code.length > 4096) {
     return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'The sign-in answer had no authorization code. Try again.', retry, clear);
+  }
+
+  // One-time on the server too (spent-transactions.ts): a client that kept the cookie cannot replay
+  // it with other codes. Only now, with a code to redeem, so an error callback costs no write.
+  // Storage down: the error page, and the cookie goes all the same (a browser never replays it).
+  const firstUse = await services.spentTransactions
+    .spend(transaction.state, transaction.createdAt + TRANSACTION_TTL_SECONDS * 1000)
+    .catch((error: unknown) => {
+      throw new FailureWithCookies(error, clear);
+    });
+  if (!firstUse) {
+    context.warn('sign-in transaction refused: already used');
+    return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'This sign-in link has expired or was already used. Start again from the app.', '/api/login', clear);
   }
 
   let result;

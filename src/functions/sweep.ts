@@ -12,17 +12,19 @@ export interface SweepReport {
   readonly tokenCachePartitions: number;
   readonly tokenCacheRows: number;
   readonly sessions: number;
+  readonly spentTransactions: number;
 }
 
 /**
  * Timer: deletes token-cache partitions past their refresh token's expiry and sessions past their
- * idle or absolute expiry, in bounded batches (the next run takes the rest).
+ * idle or absolute expiry, and spent sign-in transactions past theirs, in bounded batches (the next run takes the rest).
  */
 export async function sweepExpired(services: Services, context: InvocationContext): Promise<SweepReport> {
   const now = services.clock();
   const cache = await services.tokenCacheStore.sweepExpired({ now, maxRows: SWEEP_BATCH });
   const sessions = await services.sessionStore.sweepExpired(now, SWEEP_BATCH);
-  const report = { tokenCachePartitions: cache.partitions, tokenCacheRows: cache.rows, sessions };
+  const spentTransactions = await services.spentTransactions.sweepExpired(now, SWEEP_BATCH);
+  const report = { tokenCachePartitions: cache.partitions, tokenCacheRows: cache.rows, sessions, spentTransactions };
   context.info(`sweep: ${JSON.stringify(report)}`);
   return report;
 }

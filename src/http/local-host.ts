@@ -24,6 +24,11 @@ export interface LocalHostOptions {
   readonly port?: number;
   readonly host?: string;
   readonly log?: LogSink;
+  /**
+   * Headers on every answer of this host that the route did not set itself, including the host's
+   * own answers (unknown route, wrong method, body too large, bad request): Strict-Transport-Security.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface LocalHost {
@@ -42,7 +47,7 @@ export const consoleLogSink: LogSink = (level, functionName, message) => {
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const log = options.log ?? consoleLogSink;
   const server = createServer((req, res) => {
-    serve(options.routes, log, req, res).catch((error: unknown) => {
+    serve(options.routes, log, options.headers ?? {}, req, res).catch((error: unknown) => {
       log('error', 'local-host', `could not write the response: ${(error as Error).name}`);
       res.destroy();
     });
@@ -66,26 +71,52 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 }
 
-async function serve(routes: readonly Route[], log: LogSink, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+/** A Host header: a name or an IPv4/IPv6 literal, and an optional port. Nothing else (no userinfo, no spaces). */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
+/**
+ * The request's URL, or undefined when its target or Host header is malformed. Only the origin
+ * form (`/path?query`) is served: a target starting `//` would otherwise be read as
+ * `//host/path`, a path segment taken for a host (`//x/api/logout` routed as /api/logout), and an
+ * absolute or `*` target is for proxies. The Host header is checked before it goes near `new URL`.
+ */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  const target = req.url ?? '/';
+  const host = req.headers.host ?? 'localhost';
+  if (!target.startsWith('/') || target.startsWith('//') || !HOST.test(host)) return undefined;
+  try {
+    const url = new URL(`http://${host}${target}`);
+    return url.host === host.toLowerCase() || url.hostname === host.toLowerCase() ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function serve(routes: readonly Route[], log: LogSink, extra: Readonly<Record<string, string>>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const write = (init: HttpResponseInit, options?: { close?: boolean }) => writeResponse(res, init, extra, options);
+  const url = requestUrl(req);
+  if (url === undefined) {
+    req.resume();
+    return write(json(400, { error: 'bad_request', message: 'The request target or its Host header is malformed. Send a path starting with a single / and a valid Host.' }), { close: true });
+  }
   const method = (req.method ?? 'GET').toUpperCase();
   const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
   const candidates = routes.filter((r) => routeParams(r.path, path) !== undefined);
 
   if (candidates.length === 0) {
     req.resume();
-    return write(res, json(404, { error: 'not_found', message: `No endpoint at ${path}.` }));
+    return write(json(404, { error: 'not_found', message: `No endpoint at ${path}.` }));
   }
   const route = candidates.find((r) => r.methods.includes(method as never));
   if (!route) {
     req.resume();
     const allow = [...new Set(candidates.flatMap((r) => r.methods))].join(', ');
-    return write(res, json(405, { error: 'method_not_allowed', message: `${method} is not allowed here; use ${allow}.` }, { headers: { Allow: allow } }));
+    return write(json(405, { error: 'method_not_allowed', message: `${method} is not allowed here; use ${allow}.` }, { headers: { Allow: allow } }));
   }
 
   const body = await readBody(req);
   if (body === 'too-large') {
-    return write(res, json(413, { error: 'payload_too_large', message: `The request body is larger than ${MAX_BODY_BYTES} bytes.` }), { close: true });
+    return write(json(413, { error: 'payload_too_large', message: `The request body is larger than ${MAX_BODY_BYTES} bytes.` }), { close: true });
   }
 
   const headers: Record<string, string> = {};
@@ -115,7 +146,7 @@ async function serve(routes: readonly Route[], log: LogSink, req: IncomingMessag
     context.error(`unhandled: ${(error as Error)?.name ?? typeof error}`);
     result = json(500, { error: 'internal_error', message: 'Something went wrong on our side. Try again in a moment.' });
   }
-  await write(res, result);
+  await write(result);
 }
 
 /**
@@ -174,12 +205,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
   return Buffer.concat(chunks);
 }
 
-async function write(res: ServerResponse, init: HttpResponseInit, options: { close?: boolean } = {}): Promise<void> {
+async function writeResponse(res: ServerResponse, init: HttpResponseInit, extra: Readonly<Record<string, string>>, options: { close?: boolean } = {}): Promise<void> {
   const response = new HttpResponse(init);
   res.statusCode = response.status;
   response.headers.forEach((value, name) => {
     if (name.toLowerCase() !== 'set-cookie') res.setHeader(name, value);
   });
+  for (const [name, value] of Object.entries(extra)) if (!res.hasHeader(name)) res.setHeader(name, value);
   const setCookies = [...(response.headers.getSetCookie?.() ?? []), ...response.cookies.map(serializeCookie)];
   if (setCookies.length > 0) res.setHeader('Set-Cookie', setCookies);
   if (options.close) res.setHeader('Connection', 'close');

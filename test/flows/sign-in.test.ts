@@ -43,7 +43,7 @@ describe('sign-in, sessions and sign-out', () => {
     expect(callback.status).toBe(302);
     expect(callback.location).toBe(`${app.url}/inbox?page=2`);
     const cookies = callback.headers.getSetCookie();
-    expect(cookies.find((c) => c.startsWith('__Host-session='))).toMatch(/^__Host-session=[A-Za-z0-9_-]{43}\.[0-9a-f-]{36}\.[0-9a-f-]{36}; Path=\/; Max-Age=\d+; Secure; HttpOnly; SameSite=Lax$/);
+    expect(cookies.find((c) => c.startsWith('__Host-session='))).toMatch(/^__Host-session=[A-Za-z0-9_-]{43}\.[0-9a-f-]{36}\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9._-]+; Path=\/; Max-Age=\d+; Secure; HttpOnly; SameSite=Lax$/);
     expect(cookies.some((c) => /^__Host-txn-[^=]+=; Path=\/; Max-Age=0/.test(c))).toBe(true);
     expect(last.url).toBe(`${app.url}/inbox?page=2`);
     expect(await me(fresh)).toEqual({
@@ -138,7 +138,8 @@ describe('sign-in, sessions and sign-out', () => {
     expect(replay.status).toBe(400);
     expect(replay.body).toContain('login_transaction_invalid');
 
-    // Even with the original transaction cookie put back, the code cannot be redeemed twice.
+    // Even with the original transaction cookie put back, the transaction is spent on the server
+    // (spent-transactions.ts): refused before the code goes anywhere near Entra.
     const attacker = new Browser();
     const start = await startLogin(attacker, app.url);
     const txn = attacker.jar.all().find((c) => c.name.startsWith('__Host-txn-'))!;
@@ -149,7 +150,8 @@ describe('sign-in, sessions and sign-out', () => {
     attacker.jar.set(app.url, txn.name, txn.value);
     const second = await attacker.request(cb.url);
     expect(second.status).toBe(400);
-    expect(second.body).toContain('login_failed');
+    expect(second.body).toContain('login_transaction_invalid');
+    expect(second.body).toContain('already used');
   });
 
   it('handles the provider\'s error with a readable page that escapes its text', async () => {
@@ -214,14 +216,16 @@ describe('sign-in, sessions and sign-out', () => {
     it('a session id moved to another account, or another id on a real account, reads as signed out', async () => {
       const browser = new Browser();
       await signIn(browser, app.url, adele.username);
-      const [id, oid, tid] = browser.jar.get(app.url, '__Host-session')!.value.split('.');
+      const [id, oid, tid, mac, kid] = browser.jar.get(app.url, '__Host-session')!.value.split('.');
+      // The MAC covers the id and the account as issued (src/auth/session-cookie.ts).
       const tampered = [
-        `${id}.${megan.oid}.${tid}`, // Megan's partition holds no row with this id's hash
-        `${'A'.repeat(43)}.${oid}.${tid}`, // Adele's partition, an id that was never issued
-        `${id}.${oid!.toUpperCase()}.${tid}`, // same account in other letters: still Adele's own session
-        `${id}.${oid}`,
-        `${id}.${oid}.${tid}.x`,
+        `${id}.${megan.oid}.${tid}.${mac}.${kid}`, // signed for Adele's partition, not Megan's
+        `${'A'.repeat(43)}.${oid}.${tid}.${mac}.${kid}`, // Adele's partition, an id that was never issued
+        `${id}.${oid!.toUpperCase()}.${tid}.${mac}.${kid}`, // same account in other letters: not what was signed
+        `${id}.${oid}.${tid}`, // the format before the MAC
+        `${id}.${oid}.${tid}.${mac}.${kid}.x`, // a kid the ring does not have
         `${id}.../${tid}`,
+        `${id}.${oid}.${tid}.${mac}.${kid}`, // untouched: still Adele's own session
       ];
       const statuses: number[] = [];
       for (const value of tampered) {
@@ -229,7 +233,7 @@ describe('sign-in, sessions and sign-out', () => {
         other.jar.set(app.url, '__Host-session', value);
         statuses.push((await me(other)).status);
       }
-      expect(statuses).toEqual([401, 401, 200, 401, 401, 401]);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 200]);
       expect((await me(browser)).status).toBe(200);
     });
   });

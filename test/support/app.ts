@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../../src/config';
 import { createServices, lazyServices, type ServiceOverrides } from '../../src/create-services';
 import { startLocalHost, type LocalHost } from '../../src/http/local-host';
+import type { Route } from '../../src/http/route';
+import { HSTS_HEADER, strictTransportSecurity } from '../../src/http/transport-security';
 import { createRoutes } from '../../src/routes';
 import type { Services } from '../../src/services';
 import { emulators } from './emulators';
@@ -52,8 +54,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const clock = options.clock ?? testClock();
   let services: Services | undefined;
   const provider = lazyServices(() => services!);
+  // Filled once the config is read (it needs the host's URL); the host looks routes up per request.
+  const routes: Route[] = [];
+  const headers: Record<string, string> = {};
   const host = await startLocalHost({
-    routes: createRoutes(provider),
+    routes,
+    headers,
     port: 0,
     log: (level, fn, message) => logs.push(`${level} ${fn}: ${message}`),
   });
@@ -64,6 +70,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   };
   const config = loadConfig(env);
+  const hsts = strictTransportSecurity(config.hstsIncludeSubDomains);
+  routes.push(...createRoutes(provider, { strictTransportSecurity: hsts }));
+  headers[HSTS_HEADER] = hsts;
   services = createServices(config, {
     ...(options.realClock ? {} : { clock }),
     ...options.overrides,
