@@ -26,6 +26,8 @@ export const ErrorCode = {
   MAILBOX_UNAVAILABLE: 'mailbox_unavailable',
   CONFIG_INVALID: 'config_invalid',
   INTERNAL: 'internal_error',
+  /** GET /api/ready: a dependency (storage, Key Vault, the authority) is not answering. */
+  NOT_READY: 'not_ready',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -65,6 +65,8 @@ export function createRoutes(services: ServicesProvider): Route[] {
     { name: 'mail', methods: ['GET'], path: '/api/mail', handler: service('api', 'mail') },
     { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: service('page', 'logout') },
     { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: service('page', 'forget') },
+    // Readiness asks the dependencies (cached a few seconds): behind the services, unlike health.
+    { name: 'ready', methods: ['GET'], path: '/api/ready', handler: service('api', 'ready') },
   ];
 }
 

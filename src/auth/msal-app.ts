@@ -8,6 +8,8 @@
 import { ConfidentialClientApplication, LogLevel, type Configuration, type ICachePlugin, type INetworkModule } from '@azure/msal-node';
 import type { Config } from '../config';
 import type { ClientCredentialProvider } from '../secrets/types';
+import { instruments } from '../telemetry/instruments';
+import { clientCall } from '../telemetry/spans';
 import { identityProviderUnavailable } from './msal-errors';
 import { timedNetworkModule } from './msal-network';
 
@@ -113,7 +115,14 @@ export function createMsalAppFactory(
 
 async function fetchAuthorityMetadata(authority: string, timeoutMs: number): Promise<AuthorityMetadata> {
   const url = `${authority}/v2.0/.well-known/openid-configuration`;
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const response = await clientCall(
+    'entra metadata',
+    { 'http.request.method': 'GET', 'server.address': new URL(url).host, 'bff.entra.operation': 'metadata' },
+    instruments().entraDuration,
+    { 'bff.entra.operation': 'metadata' },
+    () => fetch(url, { signal: AbortSignal.timeout(timeoutMs) }),
+    (answer) => answer.status,
+  );
   if (!response.ok) throw new Error(`discovery answered ${response.status}`);
   const raw = await response.text();
   const document = JSON.parse(raw) as { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown };

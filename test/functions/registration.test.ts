@@ -75,6 +75,7 @@ describe('Azure Functions registration', () => {
       mail: { methods: ['GET'], authLevel: 'anonymous', route: 'api/mail' },
       logout: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/logout' },
       forget: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/forget' },
+      ready: { methods: ['GET'], authLevel: 'anonymous', route: 'api/ready' },
     });
   });
 
