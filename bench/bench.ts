@@ -50,6 +50,7 @@ import { Driver, runDriver, type LoadJobResult } from './driver';
 import { mapLimit, median, summarize } from './load';
 import { cpuMsOf, cpuMsOfTree, instanceHeapFlags, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
 import { formatMemory, formatReport, type MemoryRun, type Results, type SideName, type StormFigures, type Target, type WarmFigures } from './report';
+import { formatTelemetryCost, measureTelemetryCost, type TelemetryCost } from './telemetry';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIL_PATH = '/api/mail?top=10';
@@ -395,6 +396,21 @@ async function main(): Promise<void> {
   };
 
   // ---------------------------------------------------------------------------------------------
+  // Telemetry on (OTLP/HTTP to a local sink) vs off, in child processes (bench/telemetry.ts).
+  // ---------------------------------------------------------------------------------------------
+  const telemetry: TelemetryCost = await measureTelemetryCost({
+    serveScript,
+    env,
+    driver,
+    cookies: signedIn.map((s) => s.app.cookie),
+    mailPath: MAIL_PATH,
+    requests: settings.warmRequests[64]!,
+    concurrency: 64,
+    coldRuns: settings.coldRuns,
+    log,
+  });
+
+  // ---------------------------------------------------------------------------------------------
   // Memory: one app process serving requests spread over every user.
   // ---------------------------------------------------------------------------------------------
   const memory = await measureMemoryRuns(
@@ -425,6 +441,7 @@ async function main(): Promise<void> {
     storm,
     cold,
     memory,
+    telemetry,
     appLogErrors,
     baselineCounters: { ...baseline.counters },
     notes: notesFor(settings, appConfig.tokenCacheMemory.ttlSeconds, appConfig.session.memoryTtlSeconds, setupSeconds, servicesBundleBytes),
@@ -434,7 +451,7 @@ async function main(): Promise<void> {
   results.durationSeconds = (Date.now() - started) / 1000;
   results.figures = flatten(results);
   writeFileSync(settings.out, `${JSON.stringify(results, null, 2)}\n`);
-  process.stdout.write(formatReport(results));
+  process.stdout.write(formatReport(results) + formatTelemetryCost(telemetry, results.cold.hello.healthMs));
   log(`wrote ${path.relative(process.cwd(), settings.out) || settings.out} in ${results.durationSeconds.toFixed(1)} s`);
 }
 
@@ -827,6 +844,12 @@ function evaluateTargets(results: Results, settings: Settings): Target[] {
       `${fmt(results.warm['1']!['app']!.overheadMs.p50 - floor1, 1)} ms on a first visit; ${fmt(c64['app']!.overheadMs.p50 - floor64, 1)} ms at c=64`,
     own < limit,
   );
+  if (results.telemetry) {
+    const t = results.telemetry;
+    add('Telemetry on: throughput at concurrency 64 at least 0.9x telemetry off', `${fmt(t.throughputRatio, 2)}x (${fmt(t.on.requestsPerSecond, 0)} vs ${fmt(t.off.requestsPerSecond, 0)} req/s)`, t.throughputRatio >= 0.9);
+    const onCold = t.on.healthMs / results.cold.hello.healthMs;
+    add('Telemetry on: cold start to first /api/health at most 1.5x hello-world', `${fmt(onCold, 2)}x (${fmt(t.on.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms; off ${fmt(t.off.healthMs, 0)} ms)`, onCold <= 1.5);
+  }
   const coldRatio = results.cold.app.healthMs / results.cold.hello.healthMs;
   add('Cold start to first /api/health: at most 1.5x hello-world', `${fmt(coldRatio, 2)}x (${fmt(results.cold.app.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms)`, coldRatio <= 1.5);
   const memory = results.memory;

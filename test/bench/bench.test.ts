@@ -56,6 +56,11 @@ const REQUIRED_FIGURES: readonly string[] = [
   'cold.hello.bundleBytes',
   'memory.requests',
   'memory.rssBytes',
+  // Telemetry on (OTLP/HTTP to a local sink) vs off (bench/telemetry.ts).
+  ...['off', 'on'].flatMap((side) => ['requestsPerSecond', 'p50Ms', 'healthMs', 'mailMs'].map((figure) => `telemetry.${side}.${figure}`)),
+  'telemetry.throughputRatio',
+  'telemetry.exported.traces',
+  'telemetry.exported.metrics',
 ];
 
 interface Run {

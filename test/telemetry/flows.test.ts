@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { KEY_VAULT_AUDIENCES, startKeyVault, type KeyVaultEmulator } from '../../emulators/keyvault';
-import { ensureTestCa, issueServerCertificate } from '../../emulators/tls';
+import type { KeyVaultEmulator } from '../../emulators/keyvault';
 import { METRIC } from '../../src/telemetry/instruments';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient, type EntraUser } from '../support/emulators';
 import { Browser } from '../support/http-client';
+import { startOwnKeyVault, type OwnKeyVault } from '../support/key-vault';
 import { signIn } from '../support/sign-in';
 import { scanAttributes } from './scan';
 import { startTestTelemetry, total, type TestTelemetry } from './harness';
@@ -143,9 +143,9 @@ describe('telemetry of the flows', () => {
 });
 
 describe('telemetry of a Key Vault outage', () => {
+  let own: OwnKeyVault;
   let vault: KeyVaultEmulator;
   let app: TestApp;
-  const savedEnv: Record<string, string | undefined> = {};
   const ring = `k1:${randomBytes(32).toString('base64')}`;
 
   const vaultAdmin = async (path: string, body: unknown): Promise<void> => {
@@ -155,25 +155,9 @@ describe('telemetry of a Key Vault outage', () => {
 
   beforeAll(async () => {
     const info = emulators();
-    const ca = ensureTestCa();
-    // The App Service managed-identity endpoint, for DefaultAzureCredential.
-    for (const [name, value] of [
-      ['IDENTITY_ENDPOINT', info.entra.msiEndpoint],
-      ['IDENTITY_HEADER', info.entra.msiHeader],
-    ] as const) {
-      savedEnv[name] = process.env[name];
-      process.env[name] = value;
-    }
     // A vault of this file's own, so taking it down disturbs no other test file.
-    vault = await startKeyVault({
-      tls: issueServerCertificate(ca),
-      issuer: info.entra.issuer,
-      jwksUri: info.entra.jwksUri,
-      jwksCa: ca.certPem,
-      audience: KEY_VAULT_AUDIENCES,
-      authority: info.entra.authority,
-      secrets: { 'client-secret': info.entra.clientSecret, 'key-ring': ring },
-    });
+    own = await startOwnKeyVault({ 'client-secret': info.entra.clientSecret, 'key-ring': ring });
+    vault = own.vault;
     secrets.push(ring.split(':')[1]!);
     const { PUBLIC_BASE_URL: _ignored, ...env } = info.envKeyVault;
     app = await startTestApp({ env: { ...env, KEY_VAULT_URL: vault.url } });
@@ -181,11 +165,7 @@ describe('telemetry of a Key Vault outage', () => {
   });
 
   afterAll(async () => {
-    await vault?.stop();
-    for (const [name, value] of Object.entries(savedEnv)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
+    await own?.stop();
   });
 
   it('the failed reads are spans and a failed-read count, the request span carries the code, the log line the trace id; /api/ready names the vault', async () => {
