@@ -86,6 +86,9 @@ export type ServiceRouteName = keyof typeof HANDLERS;
  * (telemetry/request-span.ts; a no-op span when no exporter is configured).
  */
 export function serviceRoute(kind: ResponseKind, name: ServiceRouteName, services: ServicesProvider): RouteHandler {
+  // The OpenTelemetry SDK (dist/telemetry.js), only when an exporter is configured: before the
+  // first request's span starts, so that span records too.
+  startTelemetryIfConfigured(process.env);
   const handler: ServiceHandler = HANDLERS[name];
   if (kind === 'api') return tracedRequest(handleErrors('api', async (request, context) => handler(await services(), request, context), correlateFailure));
   return tracedRequest(
@@ -124,9 +127,8 @@ export function servicesFor(config: Config | undefined, configError?: unknown): 
         cause: configError,
       });
     }
-    // The OpenTelemetry SDK (dist/telemetry.js), only when an exporter is configured: first, so
-    // the services' first spans and metrics already reach it.
-    startTelemetryIfConfigured(process.env, config);
+    // The timers reach the services without a route: their metrics need the SDK started too.
+    startTelemetryIfConfigured(process.env);
     return createServices(config);
   });
 }

@@ -58,6 +58,6 @@ export function correlateFailure(error: AppError): Readonly<Record<string, strin
   const span = trace.getActiveSpan();
   if (!span) return {};
   span.setAttribute('app.error_code', String(error.code));
-  const { traceId, spanId, traceFlags } = span.spanContext();
-  return traceFlags === undefined || !trace.isSpanContextValid(span.spanContext()) ? {} : { traceId, spanId };
+  const spanContext = span.spanContext();
+  return trace.isSpanContextValid(spanContext) ? { traceId: spanContext.traceId, spanId: spanContext.spanId } : {};
 }

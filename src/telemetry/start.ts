@@ -5,14 +5,17 @@
  * neither the entry bundles nor the services carry it, and an app with no exporter never loads it.
  */
 import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
-import type { Config } from '../config';
 import { azureMonitorIdentity, telemetryExporters } from './settings';
 
 type SdkModule = typeof import('./sdk');
 
 let started = false;
 
-export function startTelemetryIfConfigured(env: Readonly<Record<string, string | undefined>>, config: Pick<Config, 'managedIdentityClientId'>): void {
+/**
+ * Called where dist/services.js starts serving (before the first request's span, so that span
+ * records) and before the timers' services are built; the second and later calls do nothing.
+ */
+export function startTelemetryIfConfigured(env: Readonly<Record<string, string | undefined>>): void {
   if (started) return;
   const exporters = telemetryExporters(env);
   if (!exporters) return;
@@ -23,7 +26,7 @@ export function startTelemetryIfConfigured(env: Readonly<Record<string, string |
     // Local authentication is off on the component (infra/modules/monitoring.bicep): ingestion takes
     // an Entra token of the app's managed identity, as the Functions host's own telemetry does.
     if (identity !== undefined) {
-      const clientId = identity || config.managedIdentityClientId;
+      const clientId = identity || env['AZURE_CLIENT_ID']?.trim();
       credential = clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
     }
   }

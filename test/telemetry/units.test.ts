@@ -37,7 +37,7 @@ describe('telemetry settings', () => {
   });
 
   it('with nothing configured, the SDK is not started: spans do not record', () => {
-    startTelemetryIfConfigured({}, { managedIdentityClientId: undefined });
+    startTelemetryIfConfigured({});
     const span = trace.getTracer('t').startSpan('x');
     expect(span.isRecording()).toBe(false);
     span.end();
