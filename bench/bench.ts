@@ -51,6 +51,7 @@ import { mapLimit, median, summarize } from './load';
 import { cpuMsOf, cpuMsOfTree, instanceHeapFlags, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
 import { formatMemory, formatReport, type MemoryRun, type Results, type SideName, type StormFigures, type Target, type WarmFigures } from './report';
 import { runScale, withScaleSection } from './scale';
+import { formatTelemetryCost, measureTelemetryCost, type TelemetryCost } from './telemetry';
 
 const ROOT = path.resolve(__dirname, '..');
 const MAIL_PATH = '/api/mail?top=10';
@@ -396,6 +397,22 @@ async function main(): Promise<void> {
   };
 
   // ---------------------------------------------------------------------------------------------
+  // Telemetry on (OTLP/HTTP to a local sink) vs off, in child processes (bench/telemetry.ts).
+  // ---------------------------------------------------------------------------------------------
+  const telemetry: TelemetryCost = await measureTelemetryCost({
+    serveScript,
+    env,
+    driver,
+    cookies: signedIn.map((s) => s.app.cookie),
+    mailPath: MAIL_PATH,
+    requests: settings.warmRequests[64]!,
+    concurrency: 64,
+    // Two cold runs per side in --quick (the phase runs inside test/bench/bench.test.ts's time limit).
+    coldRuns: settings.quick ? Math.min(2, settings.coldRuns) : settings.coldRuns,
+    log,
+  });
+
+  // ---------------------------------------------------------------------------------------------
   // Memory: one app process serving requests spread over every user.
   // ---------------------------------------------------------------------------------------------
   const memory = await measureMemoryRuns(
@@ -426,6 +443,7 @@ async function main(): Promise<void> {
     storm,
     cold,
     memory,
+    telemetry,
     appLogErrors,
     baselineCounters: { ...baseline.counters },
     notes: notesFor(settings, appConfig.tokenCacheMemory.ttlSeconds, appConfig.session.memoryTtlSeconds, setupSeconds, servicesBundleBytes),
@@ -435,7 +453,7 @@ async function main(): Promise<void> {
   results.durationSeconds = (Date.now() - started) / 1000;
   results.figures = flatten(results);
   writeFileSync(settings.out, `${JSON.stringify(withScaleSection(settings.out, results), null, 2)}\n`);
-  process.stdout.write(formatReport(results));
+  process.stdout.write(formatReport(results) + formatTelemetryCost(telemetry, results.cold.hello.healthMs));
   log(`wrote ${path.relative(process.cwd(), settings.out) || settings.out} in ${results.durationSeconds.toFixed(1)} s`);
 }
 
@@ -841,6 +859,12 @@ function evaluateTargets(results: Results, settings: Settings): Target[] {
       : `${fmt(rssMb, 1)} MB after ${judged.requests} requests over ${judged.users} users`,
     rssMb < 150,
   );
+  if (results.telemetry) {
+    const t = results.telemetry;
+    add('Telemetry on: throughput at concurrency 64 at least 0.9x telemetry off', `${fmt(t.throughputRatio, 2)}x (${fmt(t.on.requestsPerSecond, 0)} vs ${fmt(t.off.requestsPerSecond, 0)} req/s)`, t.throughputRatio >= 0.9);
+    const onCold = t.on.healthMs / results.cold.hello.healthMs;
+    add('Telemetry on: cold start to first /api/health at most 1.5x hello-world', `${fmt(onCold, 2)}x (${fmt(t.on.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms; off ${fmt(t.off.healthMs, 0)} ms)`, onCold <= 1.5);
+  }
   return targets;
 }
 

@@ -129,6 +129,8 @@ export interface Results {
    * (the figure the target is judged on).
    */
   memory: MemoryRun & { instance?: MemoryRun & { instanceMemoryMb: number } };
+  /** Telemetry on (OTLP/HTTP to a local sink) vs off: bench/telemetry.ts. */
+  telemetry?: import('./telemetry').TelemetryCost;
   appLogErrors: number;
   baselineCounters: Record<string, number>;
   notes: string[];

@@ -108,6 +108,9 @@ param keyVaultSoftDeleteRetentionDays int = 90
 @description('Optional vault name, such as to pick a new one while a deleted vault still holds the default name.')
 param keyVaultName string = ''
 
+@description('E-mail address the alerts (infra/modules/alerts.bicep, runbook in docs/operations.md) notify; empty: none.')
+param alertEmailAddress string = ''
+
 // --- Names ---
 
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
@@ -160,6 +163,18 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: names.applicationInsights
     location: location
     tags: tags
+  }
+}
+
+// Alert rules, their action group and the workbook, over the app's telemetry (docs/operations.md).
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    namePrefix: resourceToken
+    alertEmailAddress: alertEmailAddress
   }
 }
 

@@ -6,6 +6,8 @@
  *   src/serve.ts            -> dist/serve.js             local host (same settings)
  *   src/services.ts         -> dist/services.js          the services and the handlers that use them, required
  *                                                        by dist/main.js / dist/serve.js on first use (below)
+ *   src/telemetry/sdk.ts    -> dist/telemetry.js         the OpenTelemetry SDK and exporters, required by
+ *                                                        dist/services.js only when an exporter is configured
  *   emulators/cli.ts        -> dist-dev/emulators.mjs    the emulated Azure (ESM: oidc-provider and jose
  *                                                        are ESM-only; node_modules stay external)
  *   scripts/start-local.ts  -> dist-dev/start-local.js   `npm start` (when present)
@@ -61,6 +63,17 @@ const servicesOnFirstUse = {
   setup(b) {
     b.onResolve({ filter: /^\.\/services$/ }, (args) =>
       args.kind === 'require-call' && args.importer === routesFile ? { path: './services.js', external: true } : undefined,
+    );
+  },
+};
+
+/** dist/services.js: `require('./sdk')` in src/telemetry/start.ts stays a require of dist/telemetry.js. */
+const telemetryStartFile = realpathSync(path.join(root, 'src', 'telemetry', 'start.ts'));
+const telemetryOnDemand = {
+  name: 'telemetry-on-demand',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/sdk$/ }, (args) =>
+      args.kind === 'require-call' && args.importer === telemetryStartFile ? { path: './telemetry.js', external: true } : undefined,
     );
   },
 };
@@ -152,7 +165,18 @@ const targets = [
   {
     group: 'app',
     entry: 'src/services.ts',
-    options: { format: 'cjs', outfile: 'dist/services.js', external: ['@azure/functions-core'], plugins: [functionsWithoutSideEffects], metafile: true },
+    options: {
+      format: 'cjs',
+      outfile: 'dist/services.js',
+      external: ['@azure/functions-core'],
+      plugins: [functionsWithoutSideEffects, telemetryOnDemand],
+      metafile: true,
+    },
+  },
+  {
+    group: 'app',
+    entry: 'src/telemetry/sdk.ts',
+    options: { format: 'cjs', outfile: 'dist/telemetry.js', external: ['@azure/functions-core'], metafile: true },
   },
   {
     group: 'dev',

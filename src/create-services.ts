@@ -20,9 +20,12 @@ import { TableTokenCacheStore } from './cache/table-token-cache-store';
 import type { TokenCacheStore } from './cache/token-cache-store';
 import { GraphMailClient } from './graph/mail-client';
 import { createSecrets } from './secrets/create-secrets';
+import { createSecretClient, createVaultCredential } from './secrets/key-vault';
 import type { ClientCredentialProvider, KeyRingProvider } from './secrets/types';
 import type { Services, ServicesProvider } from './services';
-import { countTraffic, createTableClient, ensureTable, TABLES, type StorageTraffic } from './storage/tables';
+import { countTraffic, createTableClient, ensureTable, TABLES, traceStorage, type StorageTraffic } from './storage/tables';
+import { authorityCheck, Readiness, type ReadinessCheck } from './telemetry/readiness';
+import { recordSweep } from './telemetry/sweep';
 
 /** Remembered sessions per instance: ~1 KiB each, so about 10 MiB at most. */
 const SESSION_MEMORY_ENTRIES = 10_000;
@@ -44,12 +47,18 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const clock = overrides.clock ?? systemClock;
   const logger = overrides.log ?? { warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
   // Key Vault (and a managed identity) when KEY_VAULT_URL is set, settings otherwise; no I/O until first use.
-  const secrets = overrides.secrets ?? createSecrets(config, { log: logger });
+  // The vault's client is made here (when the secrets are not given) so readiness can ask the vault too.
+  const vaultReader =
+    overrides.secrets === undefined && config.keyVaultUrl !== undefined
+      ? createSecretClient(config.keyVaultUrl, createVaultCredential(config.managedIdentityClientId))
+      : undefined;
+  const secrets = overrides.secrets ?? createSecrets(config, { log: logger, ...(vaultReader ? { reader: vaultReader } : {}) });
 
   // One table, one partition per account: the token cache and the account's sessions (see session-store.ts).
   const storageTraffic: StorageTraffic = { reads: 0, writes: 0 };
   const accountsClient = createTableClient(config, TABLES.accounts);
   countTraffic(accountsClient, storageTraffic);
+  traceStorage(accountsClient);
   const createTable = config.tables.connectionString ? ensureTable(accountsClient) : async () => {};
   const tableCache = new TableTokenCacheStore({ client: accountsClient, keyRing: secrets.keyRing, clock, ensureTable: createTable });
   const l1 =
@@ -94,8 +103,31 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     credentials: secrets.credentials,
     tokens,
     graph: new GraphMailClient({ endpoint: config.graphEndpoint }),
+    recordSweep,
+    readiness: new Readiness({
+      clock,
+      checks: {
+        storage: async (signal) => {
+          await createTable();
+          // One point query for a partition nobody has: storage answers with an empty page.
+          const pages = accountsClient
+            .listEntities({ queryOptions: { filter: "PartitionKey eq 'readiness'", select: ['PartitionKey'] }, abortSignal: signal })
+            .byPage({ maxPageSize: 1 });
+          await pages.next();
+        },
+        ...(vaultReader ? { key_vault: vaultCheck(vaultReader, config.keyRingSecretName) } : {}),
+        authority: authorityCheck(config.authority),
+      },
+    }),
     transactionSealer: (sealed) => sealerFor(secrets.keyRing, 'cookie:txn', sealed),
     cursorSealer: (sealed) => sealerFor(secrets.keyRing, 'cookie:cursor', sealed),
+  };
+}
+
+/** The vault answers when it hands out the key ring (the secret every request needs). */
+function vaultCheck(reader: { getSecret(name: string, options?: { abortSignal?: AbortSignal }): Promise<unknown> }, name: string): ReadinessCheck {
+  return async (signal) => {
+    await reader.getSecret(name, { abortSignal: signal });
   };
 }
 

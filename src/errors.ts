@@ -32,6 +32,8 @@ export const ErrorCode = {
   SESSION_NOT_FOUND: 'session_not_found',
   /** The callback's `iss` (RFC 9207) is not the authority's issuer: the answer came from another provider (mix-up). */
   ISSUER_MISMATCH: 'issuer_mismatch',
+  /** GET /api/ready: a dependency (storage, Key Vault, the authority) is not answering. */
+  NOT_READY: 'not_ready',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -82,6 +82,8 @@ export function createRoutes(services: ServicesProvider, options: RouteOptions =
     // Loaded by Entra in an iframe with no cookie; an 'api' route so its own CSP (frame-ancestors
     // the authority) is not replaced by the pages' one.
     { name: 'logout-frontchannel', methods: ['GET'], path: '/api/logout/frontchannel', handler: service('api', 'frontchannelLogout') },
+    // Readiness asks the dependencies (cached a few seconds): behind the services, unlike health.
+    { name: 'ready', methods: ['GET'], path: '/api/ready', handler: service('api', 'ready') },
   ];
   return routes.map((route) => ({ ...route, handler: withStrictTransportSecurity(route.handler, hsts) }));
 }

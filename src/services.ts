@@ -29,18 +29,23 @@ import { callback } from './functions/callback';
 import { devices } from './functions/devices';
 import { forget } from './functions/forget';
 import { frontchannelLogout } from './functions/frontchannel';
+import type { SweepReport } from './functions/sweep';
 import { home } from './functions/home';
 import { login } from './functions/login';
 import { logout } from './functions/logout';
 import { mail } from './functions/mail';
 import { me } from './functions/me';
 import { sessionEnd, sessionsEndOthers, sessionsList } from './functions/sessions';
+import { ready } from './functions/ready';
 import type { GraphMailClient } from './graph/mail-client';
 import { handleErrors, type ResponseKind } from './http/handle-errors';
 import { contentSecurityPolicy } from './http/responses';
 import type { RouteHandler } from './http/route';
 import type { ClientCredentialProvider } from './secrets/types';
 import type { StorageTraffic } from './storage/tables';
+import type { Readiness } from './telemetry/readiness';
+import { correlateFailure, tracedRequest } from './telemetry/request-span';
+import { startTelemetryIfConfigured } from './telemetry/start';
 
 export interface Services {
   readonly config: Config;
@@ -63,28 +68,45 @@ export interface Services {
   cursorSealer(sealed?: Iterable<string>): Promise<Sealer>;
   readonly tokens: TokenService;
   readonly graph: GraphMailClient;
+  /** Whether Table Storage, Key Vault (when configured) and the authority answer: GET /api/ready. */
+  readonly readiness: Readiness;
+  /**
+   * Counts a sweep run in the metrics (undefined: it failed). Here rather than in functions/sweep.ts,
+   * which the entry bundles carry (src/timers.ts): the OpenTelemetry API stays in dist/services.js.
+   */
+  recordSweep(report: SweepReport | undefined): void;
 }
 
 export type ServicesProvider = () => Promise<Services>;
 
 type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-const HANDLERS = { home, login, callback, me, mail, logout, forget, sessionsList, sessionEnd, sessionsEndOthers, frontchannelLogout, devices } satisfies Record<string, ServiceHandler>;
+const HANDLERS = { home, login, callback, me, mail, logout, forget, sessionsList, sessionEnd, sessionsEndOthers, frontchannelLogout, devices, ready } satisfies Record<string, ServiceHandler>;
 
 /** The routes whose handler needs the services (src/routes.ts names them). */
 export type ServiceRouteName = keyof typeof HANDLERS;
 
 /**
  * The handler of one such route: resolves the services, runs it and answers any failure, as JSON
- * for the API or as a page for the browser.
+ * for the API or as a page for the browser, all inside the request's server span
+ * (telemetry/request-span.ts; a no-op span when no exporter is configured).
  */
 export function serviceRoute(kind: ResponseKind, name: ServiceRouteName, services: ServicesProvider): RouteHandler {
+  // The OpenTelemetry SDK (dist/telemetry.js), only when an exporter is configured: before the
+  // first request's span starts, so that span records too.
+  startTelemetryIfConfigured(process.env);
   const handler: ServiceHandler = HANDLERS[name];
-  if (kind === 'api') return handleErrors('api', async (request, context) => handler(await services(), request, context));
-  return handleErrors('page', async (request, context) => {
-    const resolved = await services();
-    return allowSignOutRedirect(await handler(resolved, request, context), resolved.config.cloudInstance);
-  });
+  if (kind === 'api') return tracedRequest(handleErrors('api', async (request, context) => handler(await services(), request, context), correlateFailure));
+  return tracedRequest(
+    handleErrors(
+      'page',
+      async (request, context) => {
+        const resolved = await services();
+        return allowSignOutRedirect(await handler(resolved, request, context), resolved.config.cloudInstance);
+      },
+      correlateFailure,
+    ),
+  );
 }
 
 /**
@@ -112,6 +134,8 @@ export function servicesFor(config: Config | undefined, configError?: unknown): 
         cause: configError,
       });
     }
+    // The timers reach the services without a route: their metrics need the SDK started too.
+    startTelemetryIfConfigured(process.env);
     return createServices(config);
   });
 }

@@ -8,6 +8,8 @@
 import { ConfidentialClientApplication, LogLevel, type Configuration, type ICachePlugin, type INetworkModule } from '@azure/msal-node';
 import type { Config } from '../config';
 import type { ClientCredentialProvider } from '../secrets/types';
+import { instruments } from '../telemetry/instruments';
+import { clientCall } from '../telemetry/spans';
 import { identityProviderUnavailable } from './msal-errors';
 import { timedNetworkModule } from './msal-network';
 
@@ -161,7 +163,14 @@ export class AuthorityMetadataError extends Error {
 /** Fetches and checks the discovery document, as every MSAL application of this process gets it. */
 export async function fetchAuthorityMetadata(authority: string, timeoutMs: number): Promise<AuthorityMetadata> {
   const url = authorityMetadataUrl(authority);
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const response = await clientCall(
+    'entra metadata',
+    { 'http.request.method': 'GET', 'server.address': new URL(url).host, 'bff.entra.operation': 'metadata' },
+    instruments().entraDuration,
+    { 'bff.entra.operation': 'metadata' },
+    () => fetch(url, { signal: AbortSignal.timeout(timeoutMs) }),
+    (answer) => answer.status,
+  );
   if (!response.ok) throw new AuthorityMetadataError(`discovery answered ${response.status}`, response.status);
   const raw = await response.text();
   let document: { end_session_endpoint?: unknown; authorization_endpoint?: unknown; token_endpoint?: unknown; issuer?: unknown };

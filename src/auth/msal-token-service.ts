@@ -20,6 +20,7 @@ import { saveTokenCache } from '../cache/save';
 import type { TokenCacheStore } from '../cache/token-cache-store';
 import { AppError, ErrorCode, isAppError, unavailable } from '../errors';
 import type { ClientCredentialProvider } from '../secrets/types';
+import { instruments } from '../telemetry/instruments';
 import { loginUrl } from './claims';
 import { withCredentialRetry } from './credential-retry';
 import { neededNetwork, type MsalAppFactory } from './msal-app';
@@ -73,6 +74,7 @@ export class MsalTokenService implements TokenService {
     const remembered = plain ? memory?.get(homeAccountId, scopes) : undefined;
     if (remembered) {
       this.counters.servedFromMemory++;
+      instruments().tokenAcquisitions.add(1, { source: 'memory' });
       return Promise.resolve(remembered);
     }
     const key = [homeAccountId, [...scopes].sort().join(' '), options.claims ?? '', options.forceRefresh ? 'force' : ''].join('|');
@@ -149,6 +151,7 @@ export class MsalTokenService implements TokenService {
     try {
       const result = await app.acquireTokenSilent({ account: this.#account(homeAccountId), scopes });
       this.counters.servedFromCache++;
+      instruments().tokenAcquisitions.add(1, { source: 'storage' });
       return remember(result);
     } catch (error) {
       if (neededNetwork(app)) return undefined;
@@ -181,6 +184,7 @@ export class MsalTokenService implements TokenService {
               ...(options.forceRefresh ? { forceRefresh: true } : {}),
             });
           });
+          instruments().tokenAcquisitions.add(1, { source: 'refreshed' });
           return remember(result);
         } finally {
           await store.releaseLease(lease).catch(() => {
@@ -189,9 +193,11 @@ export class MsalTokenService implements TokenService {
         }
       }
       this.counters.leaseWaits++;
+      instruments().leaseWaits.add(1);
       const remaining = deadline - Date.now();
       const outcome = remaining > 0 ? await waitForLeaseRelease(store, homeAccountId, { timeoutMs: remaining }) : 'timeout';
       if (outcome === 'timeout') {
+        instruments().leaseTimeouts.add(1);
         throw unavailable(ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE, 'Your sign-in is being renewed by another request. Try again in a moment.', undefined, 2);
       }
       this.#forgetMemory(homeAccountId);
@@ -241,12 +247,14 @@ export class MsalTokenService implements TokenService {
 
   #mapError(error: unknown, returnTo: string, claims: string | undefined): AppError {
     if (error instanceof CacheUnreadableError) {
+      instruments().forcedSignIns.add(1, { cause: 'cache_unreadable' });
       return loginRequired(loginUrl(returnTo, claims), 'Your saved sign-in could not be read. Sign in again to continue.', error);
     }
     if (isAppError(error)) return error;
     const failure = classifyTokenError(error);
     switch (failure.kind) {
       case 'interaction_required':
+        instruments().forcedSignIns.add(1, { cause: failure.oauthError });
         return loginRequired(loginUrl(returnTo, failure.claims ?? claims), 'Your session has ended. Sign in again to continue.', error);
       case 'transient':
         return identityProviderUnavailable(error);
@@ -257,6 +265,7 @@ export class MsalTokenService implements TokenService {
           cause: error,
         });
       case 'other':
+        instruments().forcedSignIns.add(1, { cause: 'provider_refused' });
         return new AppError('identity_provider_error', 'Microsoft sign-in refused to renew your session. Sign in again to continue.', {
           status: 401,
           cause: error,

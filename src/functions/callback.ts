@@ -16,6 +16,13 @@ import { partitionKeyOf } from '../cache/token-cache-store';
 import { signInErrorPage } from '../web/pages';
 import { html } from '../http/responses';
 import { signInScopes } from './login';
+import { instruments } from '../telemetry/instruments';
+import { errorKind, tagUser } from '../telemetry/spans';
+
+/** bff.sign_ins: one per completed callback, ok or failed with a reason from a closed set. */
+function countSignIn(outcome: 'ok' | 'failed', reason?: string): void {
+  instruments().signIns.add(1, reason === undefined ? { outcome } : { outcome, reason });
+}
 
 /** What the provider's `error` means for the person, by code; anything else gets the generic text. */
 const PROVIDER_ERRORS: Readonly<Record<string, string>> = {
@@ -36,6 +43,7 @@ export async function callback(services: Services, request: HttpRequest, context
   const clear: Cookie[] = taken.clear ? [taken.clear] : [];
 
   if (!taken.ok) {
+    countSignIn('failed', ErrorCode.LOGIN_TRANSACTION_INVALID);
     context.warn(`sign-in transaction refused: ${taken.reason}`);
     return page(
       400,
@@ -68,6 +76,7 @@ export async function callback(services: Services, request: HttpRequest, context
   }
   if (providerError !== null) {
     const known = Object.hasOwn(PROVIDER_ERRORS, providerError);
+    countSignIn('failed', known ? `provider_${providerError}` : 'provider_error');
     context.warn(`sign-in failed at the provider: ${known ? providerError : 'unrecognised error code'}`);
     return page(400, ErrorCode.LOGIN_FAILED, known ? PROVIDER_ERRORS[providerError]! : 'Sign-in did not complete. Try again.', retry, clear, {
       providerError: known ? providerError : undefined,
@@ -76,6 +85,7 @@ export async function callback(services: Services, request: HttpRequest, context
   }
   const code = params.get('code');
   if (!code || code.length > 4096) {
+    countSignIn('failed', ErrorCode.LOGIN_TRANSACTION_INVALID);
     return page(400, ErrorCode.LOGIN_TRANSACTION_INVALID, 'The sign-in answer had no authorization code. Try again.', retry, clear);
   }
 
@@ -107,14 +117,19 @@ export async function callback(services: Services, request: HttpRequest, context
       });
     });
   } catch (error) {
-    if (error instanceof AppError) return withCookies(errorResponse('page', error), clear);
+    if (error instanceof AppError) {
+      countSignIn('failed', errorKind(error));
+      return withCookies(errorResponse('page', error), clear);
+    }
     const failure = classifyTokenError(error);
+    countSignIn('failed', failure.kind === 'transient' ? ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE : 'code_redemption_refused');
     if (failure.kind === 'transient') return withCookies(errorResponse('page', identityProviderUnavailable(error)), clear);
     context.warn(`code redemption refused: ${failure.kind === 'other' || failure.kind === 'interaction_required' ? failure.oauthError : failure.kind}`);
     return page(400, ErrorCode.LOGIN_FAILED, 'That sign-in could not be completed (it may have been used already). Try again.', retry, clear);
   }
   const account = result.account;
   if (!account || !app) {
+    countSignIn('failed', 'no_account');
     return page(400, ErrorCode.LOGIN_FAILED, 'Microsoft did not return an account for this sign-in. Try again.', retry, clear);
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
@@ -144,9 +159,12 @@ export async function callback(services: Services, request: HttpRequest, context
         context.warn('sign-in: the session made for a failed sign-in could not be deleted (storage); it expires unused');
       });
     }
+    countSignIn('failed', errorKind(error));
     // The transaction is spent (its code redeemed): its cookie goes, whatever the error page says.
     throw new FailureWithCookies(error, clear);
   }
+  countSignIn('ok');
+  tagUser(account.homeAccountId);
   if (started.previous) await endReplacedSession(services, started.previous, account.homeAccountId, context);
   return redirect(safeReturnTo(transaction.returnTo), { cookies: [...clear, started.cookie] });
 }

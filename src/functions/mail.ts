@@ -6,6 +6,7 @@ import { AppError, ErrorCode, badRequest, isAppError } from '../errors';
 import { ClaimsChallengeError, type MailPage, type MailQuery } from '../graph/mail-client';
 import { json } from '../http/responses';
 import type { Services } from '../services';
+import { instruments } from '../telemetry/instruments';
 import { requireSession } from './me';
 
 export const MAX_TOP = 50;
@@ -64,7 +65,10 @@ export async function readMail(services: Services, session: ActiveSession, mailR
       try {
         page = await fetchPage({ claims: error.claims });
       } catch (second) {
-        if (second instanceof ClaimsChallengeError) throw loginRequired(loginUrl(returnTo, second.claims), 'Your organization needs you to sign in again.');
+        if (second instanceof ClaimsChallengeError) {
+          instruments().forcedSignIns.add(1, { cause: 'claims_challenge' });
+          throw loginRequired(loginUrl(returnTo, second.claims), 'Your organization needs you to sign in again.');
+        }
         throw second;
       }
     } else if (isAppError(error) && error.details?.['graphStatus'] === 401) {
@@ -72,7 +76,10 @@ export async function readMail(services: Services, session: ActiveSession, mailR
       try {
         page = await fetchPage({ forceRefresh: true });
       } catch (second) {
-        if (isAppError(second) && second.details?.['graphStatus'] === 401) throw loginRequired(loginUrl(returnTo), 'Your session has ended. Sign in again to continue.');
+        if (isAppError(second) && second.details?.['graphStatus'] === 401) {
+          instruments().forcedSignIns.add(1, { cause: 'token_rejected' });
+          throw loginRequired(loginUrl(returnTo), 'Your session has ended. Sign in again to continue.');
+        }
         throw second;
       }
     } else if (isAppError(error) && error.code === ErrorCode.GRAPH_FORBIDDEN) {

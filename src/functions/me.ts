@@ -4,11 +4,13 @@ import { loginRequired } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
 import { json } from '../http/responses';
 import type { Services } from '../services';
+import { tagUser } from '../telemetry/spans';
 
 /** The signed-in session, or a 401 login_required whose loginUrl brings the user back to `returnTo`. */
 export async function requireSession(services: Services, request: HttpRequest, returnTo = '/'): Promise<ActiveSession> {
   const session = await services.sessions.current(request);
   if (!session) throw loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
+  tagUser(session.homeAccountId);
   return session;
 }
 

@@ -21,10 +21,17 @@ export interface SweepReport {
  */
 export async function sweepExpired(services: Services, context: InvocationContext): Promise<SweepReport> {
   const now = services.clock();
-  const cache = await services.tokenCacheStore.sweepExpired({ now, maxRows: SWEEP_BATCH });
-  const sessions = await services.sessionStore.sweepExpired(now, SWEEP_BATCH);
-  const spentTransactions = await services.spentTransactions.sweepExpired(now, SWEEP_BATCH);
-  const report = { tokenCachePartitions: cache.partitions, tokenCacheRows: cache.rows, sessions, spentTransactions };
+  let report: SweepReport;
+  try {
+    const cache = await services.tokenCacheStore.sweepExpired({ now, maxRows: SWEEP_BATCH });
+    const sessions = await services.sessionStore.sweepExpired(now, SWEEP_BATCH);
+    const spentTransactions = await services.spentTransactions.sweepExpired(now, SWEEP_BATCH);
+    report = { tokenCachePartitions: cache.partitions, tokenCacheRows: cache.rows, sessions, spentTransactions };
+  } catch (error) {
+    services.recordSweep(undefined);
+    throw error;
+  }
+  services.recordSweep(report);
   context.info(`sweep: ${JSON.stringify(report)}`);
   return report;
 }

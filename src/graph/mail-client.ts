@@ -4,6 +4,8 @@
  * challenges surfaced to the caller (who must get a new token with those claims).
  */
 import { AppError, ErrorCode, unavailable } from '../errors';
+import { instruments } from '../telemetry/instruments';
+import { tracedTransport } from './traced-transport';
 import { fetchTransport, nodeTransport, type GraphAnswer, type GraphTransport, type NodeTransportOptions } from './transport';
 
 export interface MailMessage {
@@ -90,7 +92,7 @@ export class GraphMailClient {
 
   constructor(options: GraphClientOptions) {
     this.endpoint = options.endpoint.endsWith('/') ? options.endpoint : `${options.endpoint}/`;
-    this.transport = options.fetch ? fetchTransport(options.fetch) : nodeTransport(options.connections);
+    this.transport = tracedTransport(options.fetch ? fetchTransport(options.fetch) : nodeTransport(options.connections));
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.retryBudgetMs = options.retryBudgetMs ?? 4000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -131,6 +133,7 @@ export class GraphMailClient {
       } catch (error) {
         const wait = backoff(attempt);
         if (Date.now() + wait > deadline) throw graphUnavailable(error, 5);
+        instruments().graphRetries.add(1, { reason: 'network' });
         await this.sleep(wait);
         continue;
       }
@@ -141,6 +144,7 @@ export class GraphMailClient {
           // A cut or garbled answer is an outage symptom: retry within the budget like one.
           const wait = backoff(attempt);
           if (Date.now() + wait > deadline) throw graphUnavailable(error, 5);
+          instruments().graphRetries.add(1, { reason: 'garbled' });
           await this.sleep(wait);
           continue;
         }
@@ -149,7 +153,9 @@ export class GraphMailClient {
       if (RETRYABLE.has(response.status) || response.status >= 500) {
         const retryAfter = retryAfterMs(response.header('retry-after')) ?? backoff(attempt);
         await response.discard();
+        if (response.status === 429) instruments().graphThrottles.add(1);
         if (Date.now() + retryAfter > deadline) throw graphUnavailable(undefined, Math.ceil(Math.max(retryAfter, 1000) / 1000));
+        instruments().graphRetries.add(1, { reason: response.status === 429 ? 'throttled' : 'unavailable' });
         await this.sleep(retryAfter);
         continue;
       }

@@ -20,12 +20,16 @@ export class FailureWithCookies extends Error {
   }
 }
 
+/** Extra fields for a failure's log line (the trace and span ids: see telemetry/request-span.ts). */
+export type CorrelateFailure = (error: AppError) => Readonly<Record<string, string>>;
+
 /**
  * Turns any failure of a handler into a clear response: AppError keeps its status and code (JSON for
  * the API, a readable page for the browser); anything else is a 500 with a generic message and no
- * stack trace. The log line names the code and the cause's kind, never request data or tokens.
+ * stack trace. One log line per failure, a JSON object with the stable code, the invocation id and
+ * (with `correlate`) the trace id; it names the cause's kind, never request data or tokens.
  */
-export function handleErrors(kind: ResponseKind, handler: RouteHandler): RouteHandler {
+export function handleErrors(kind: ResponseKind, handler: RouteHandler, correlate?: CorrelateFailure): RouteHandler {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       return await handler(request, context);
@@ -35,13 +39,32 @@ export function handleErrors(kind: ResponseKind, handler: RouteHandler): RouteHa
       const appError = isAppError(error)
         ? error
         : new AppError(ErrorCode.INTERNAL, 'Something went wrong on our side. Try again in a moment.', { status: 500, cause: error });
-      const line = `${context.functionName}: ${appError.code} (${appError.status}): ${appError.message}${describeCause(appError.cause)}`;
+      const line = failureLine(context, appError, correlate?.(appError));
       if (appError.status >= 500) context.error(line);
       else context.warn(line);
       const response = errorResponse(kind, appError);
       return cookies.length > 0 ? { ...response, cookies: [...(response.cookies ?? []), ...cookies] } : response;
     }
   };
+}
+
+/**
+ * `{"event":"request_failed","function":...,"invocationId":...,"code":...,"status":...,"message":...,"cause":...,"traceId":...}`:
+ * one JSON object per line, so Application Insights (or any log store) can filter on the code and
+ * join on the trace id. The message is the AppError's own (written never to hold request data).
+ */
+export function failureLine(context: InvocationContext, error: AppError, extra: Readonly<Record<string, string>> = {}): string {
+  const cause = describeCause(error.cause).replace(/^ <- /, '');
+  return JSON.stringify({
+    event: 'request_failed',
+    function: context.functionName,
+    invocationId: context.invocationId,
+    code: error.code,
+    status: error.status,
+    message: error.message,
+    ...(cause ? { cause } : {}),
+    ...extra,
+  });
 }
 
 /**

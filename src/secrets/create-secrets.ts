@@ -18,6 +18,7 @@ import type { SecretLogger, SecretReader } from './cached-secret';
 import { createSecretClient, createVaultCredential, vaultClientCertificate, vaultClientSecret, vaultKeyRing, type VaultSecretOptions } from './key-vault';
 import { localClientCredentials, localKeyRing } from './local';
 import { managedIdentityAssertion, tokenExchangeAudience } from './managed-identity';
+import { tracedSecretReader } from './traced-reader';
 import type { ClientCredentialProvider, SecretProviders } from './types';
 
 export type SecretsConfig = Pick<
@@ -55,7 +56,7 @@ export function createSecrets(config: SecretsConfig, options: CreateSecretsOptio
 function vaultOptions(config: SecretsConfig, vaultUrl: string, options: CreateSecretsOptions): VaultSecretOptions {
   const reader = options.reader ?? createSecretClient(vaultUrl, options.vaultCredential ?? createVaultCredential(config.managedIdentityClientId));
   return {
-    reader,
+    reader: tracedSecretReader(reader, vaultUrl),
     vaultUrl,
     managedIdentityClientId: config.managedIdentityClientId,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),

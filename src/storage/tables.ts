@@ -2,6 +2,8 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { RestError, TableClient } from '@azure/data-tables';
 import type { Config } from '../config';
 import { ErrorCode, unavailable, type AppError } from '../errors';
+import { instruments } from '../telemetry/instruments';
+import { clientCall } from '../telemetry/spans';
 
 /** One partition per account: its token cache and its sessions. */
 export const TABLES = { accounts: 'accounts' } as const;
@@ -66,4 +68,31 @@ export function countTraffic(client: TableClient, traffic: StorageTraffic): void
       return next(request);
     },
   });
+}
+
+/**
+ * A client span per Table Storage round trip (each attempt, after the SDK's retry policy), timed
+ * into bff.storage.duration. It names the operation (read or write), the table and the host; never
+ * the URL, whose path and query carry partition and row keys.
+ */
+export function traceStorage(client: TableClient): void {
+  const host = new URL(client.url).host;
+  const table = client.tableName;
+  client.pipeline.addPolicy(
+    {
+      name: 'traceStorage',
+      sendRequest: (request, next) => {
+        const operation = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
+        return clientCall(
+          `storage ${operation}`,
+          { 'db.system.name': 'azure.tables', 'db.collection.name': table, 'db.operation.name': operation, 'http.request.method': request.method, 'server.address': host },
+          instruments().storageDuration,
+          { 'db.operation.name': operation },
+          () => next(request),
+          (response) => response.status,
+        );
+      },
+    },
+    { afterPhase: 'Retry' },
+  );
 }

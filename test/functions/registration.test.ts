@@ -81,6 +81,7 @@ describe('Azure Functions registration', () => {
       'sessions-end-others': { methods: ['POST'], authLevel: 'anonymous', route: 'api/sessions/end-others' },
       'session-end': { methods: ['POST'], authLevel: 'anonymous', route: 'api/sessions/{id}/end' },
       'logout-frontchannel': { methods: ['GET'], authLevel: 'anonymous', route: 'api/logout/frontchannel' },
+      ready: { methods: ['GET'], authLevel: 'anonymous', route: 'api/ready' },
     });
   });
 

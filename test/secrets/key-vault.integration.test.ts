@@ -20,54 +20,33 @@ import { createSecrets, type SecretsConfig } from '../../src/secrets/create-secr
 import type { WithCache } from '../../src/secrets/key-vault';
 import type { ManagedIdentityAssertionProvider } from '../../src/secrets/managed-identity';
 import type { ClientCredentialProvider } from '../../src/secrets/types';
-import { KEY_VAULT_AUDIENCES, startKeyVault, type KeyVaultEmulator } from '../../emulators/keyvault';
-import { ensureTestCa, issueServerCertificate } from '../../emulators/tls';
+import type { KeyVaultEmulator } from '../../emulators/keyvault';
 import { emulators, entraAdmin, entraHost } from '../support/emulators';
+import { startOwnKeyVault, type OwnKeyVault } from '../support/key-vault';
 
 const SCOPES = ['https://graph.microsoft.com/.default'];
 
+let own: OwnKeyVault;
 let vault: KeyVaultEmulator;
 let vaultUrl: string;
-let ca: ReturnType<typeof ensureTestCa>;
-const savedEnv: Record<string, string | undefined> = {};
 const SECRET_A = `rotA8Q~${randomBytes(18).toString('base64url')}`;
 const SECRET_B = `rotB8Q~${randomBytes(18).toString('base64url')}`;
 const RING = `k1:${randomBytes(32).toString('base64')}`;
 
 beforeAll(async () => {
   const info = emulators();
-  ca = ensureTestCa();
-  // The App Service managed-identity endpoint: DefaultAzureCredential / ManagedIdentityCredential read these.
-  for (const [name, value] of [
-    ['IDENTITY_ENDPOINT', info.entra.msiEndpoint],
-    ['IDENTITY_HEADER', info.entra.msiHeader],
-  ] as const) {
-    savedEnv[name] = process.env[name];
-    process.env[name] = value;
-  }
-  vault = await startKeyVault({
-    tls: issueServerCertificate(ca),
-    issuer: info.entra.issuer,
-    jwksUri: info.entra.jwksUri,
-    jwksCa: ca.certPem,
-    audience: KEY_VAULT_AUDIENCES,
-    authority: info.entra.authority,
-    secrets: {
-      'client-secret': info.entra.clientSecret,
-      'key-ring': RING,
-      'client-certificate': { value: `${info.entra.clientCertificate.key}${info.entra.clientCertificate.cert}`, contentType: 'application/x-pem-file' },
-    },
+  own = await startOwnKeyVault({
+    'client-secret': info.entra.clientSecret,
+    'key-ring': RING,
+    'client-certificate': { value: `${info.entra.clientCertificate.key}${info.entra.clientCertificate.cert}`, contentType: 'application/x-pem-file' },
   });
+  vault = own.vault;
   // KEY_VAULT_URL as loadConfig keeps it: the origin, no trailing slash.
   vaultUrl = new URL(vault.url).origin;
 });
 
 afterAll(async () => {
-  await vault?.stop();
-  for (const [name, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  await own?.stop();
 });
 
 afterEach(async () => {
