@@ -112,14 +112,14 @@ function parseSettings(argv: readonly string[]): Settings {
   const quick = flag('--quick');
   const only = value('--only');
   if (only !== undefined && only !== 'memory' && only !== 'requests') throw new Error(`--only takes "memory" or "requests" ("${only}")`);
-  const users = number('--users', quick ? 80 : 1000);
+  const users = number('--users', quick ? 64 : 1000);
   return {
     quick,
     users,
     concurrencies: [1, 16, 64],
-    warmRequests: quick ? { 1: 10, 16: 160, 64: 320 } : { 1: 60, 16: 800, 64: 1600 },
+    warmRequests: quick ? { 1: 8, 16: 128, 64: 256 } : { 1: 60, 16: 800, 64: 1600 },
     repetitions: Math.max(1, number('--repetitions', 3)),
-    firstVisitRequests: quick ? 80 : 1000,
+    firstVisitRequests: quick ? 64 : 1000,
     stormOneUserRequests: 200,
     stormUsers: quick ? 10 : 50,
     stormRequestsPerUser: 4,

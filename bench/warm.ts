@@ -69,6 +69,11 @@ interface Job {
   readonly concurrency: number;
 }
 
+/** Requests of the uncounted warm-up before a timed run (JIT, connections); fewer with --quick. */
+function warmupRequests(settings: Settings, concurrency: number): number {
+  return settings.quick ? Math.min(Math.max(2 * concurrency, 10), 64) : Math.min(Math.max(4 * concurrency, 20), 200);
+}
+
 /** Empties the first app instance's memory copies: sessions, token-cache rows, access tokens. */
 function clearAppMemory(probes: Probes): void {
   probes.l1?.clear();
@@ -98,7 +103,7 @@ export async function measureRequestRuns(
       for (const side of sides) {
         const cookies = cookiesOf(side.name);
         // A short warm-up (JIT, keep-alive connections), not counted.
-        const warmup = Math.min(Math.max(4 * concurrency, 20), 200);
+        const warmup = warmupRequests(settings, concurrency);
         await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset: offset + total, total: warmup, concurrency, keepConnections: true });
         const job = { label: String(concurrency), cookies, offset, total, concurrency };
         const tag = `${side.name}, concurrency ${concurrency}, ${total} requests (${repetition}/${settings.repetitions})`;
@@ -130,7 +135,7 @@ export async function measureRequestRuns(
   const total = Math.min(settings.firstVisitRequests, users);
   for (const concurrency of FIRST_VISIT_CONCURRENCIES) {
     for (let repetition = 1; repetition <= settings.repetitions; repetition++) {
-      await driver.load({ baseUrl: app.host.url, path: MAIL_PATH, cookies, offset, total: Math.min(Math.max(4 * concurrency, 20), 200), concurrency, keepConnections: true });
+      await driver.load({ baseUrl: app.host.url, path: MAIL_PATH, cookies, offset, total: warmupRequests(settings, concurrency), concurrency, keepConnections: true });
       clearAppMemory(probes);
       log(`first visits: app, concurrency ${concurrency}, ${total} users once each (${repetition}/${settings.repetitions})`);
       const figures = await measureWarm(app, { label: `first-visit-${concurrency}`, cookies, offset, total, concurrency }, settings, probes);
