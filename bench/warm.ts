@@ -119,8 +119,14 @@ export async function measureRequestRuns(
             record(REVISIT, side.name, await measureWarm(side, { ...job, label: REVISIT }, settings, probes));
           }
         } else {
-          // Pre-warm exactly the users of the timed run, just before it, at its concurrency.
-          if (side.name === 'app') await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total: Math.min(total, users), concurrency, keepConnections: true });
+          // Pre-warm exactly the users of the timed run, just before it, at its concurrency. The
+          // copies are cleared first: a memory hit does not renew an entry's age (a session is
+          // honoured for at most its TTL after it was read), so entries left from earlier runs
+          // would expire during the timed run.
+          if (side.name === 'app') {
+            clearAppMemory(probes);
+            await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total: Math.min(total, users), concurrency, keepConnections: true });
+          }
           log(`warm: ${tag}`);
           record(String(concurrency), side.name, await measureWarm(side, job, settings, probes));
         }
