@@ -5,7 +5,9 @@
  * Phases (all against one emulated Azure started here and stopped at the end, also on error):
  *   setup   users created in the emulated Entra and signed in through the real flow, once through
  *           the app and once through the baseline (no injected latency: sign-in is not measured)
- *   warm    /api/mail with a valid access token, concurrency 1, 16, 64, users round-robin
+ *   warm    /api/mail with a valid access token, concurrency 1 (first visits, then a revisit), 16, 64
+ *           with the users pre-warmed on the instance, and first visits at 16 and 64 with the app's
+ *           memory copies cleared; each run repeated, medians with min–max (bench/warm.ts)
  *   storm   200 concurrent requests for one user whose access token is due, then 4 each for many
  *           users at once, with refresh-token reuse detection on; then one user again with it off
  *   cold    child processes: spawn -> first 200 of /api/health and /api/mail, bundle load time/size,
@@ -18,24 +20,23 @@
  * generator run in a worker thread (bench/driver.ts).
  *
  * Options: --quick, --out <file> (default bench/results.json), --users <n>, --memory-requests <n>, --cold-runs <n>,
+ *          --repetitions <n> (of every warm and first-visit run, default 3),
  *          --storage-latency-ms <n>, --token-latency-ms <n>, --graph-latency-ms <n>,
  *          --only memory (users signed in through the app only, then the memory run alone; prints its
  *          section of the report and writes results.json only with --out),
+ *          --only requests (setup, then the warm and first-visit runs alone; prints their headline
+ *          table and writes results.json only with --out),
  *          --memory-node-args "<flags>" (more node flags for the memory runs' children, to try them;
  *          stated in the report), --instance-memory-mb <n> (the instance size whose V8 heap limits the
  *          judged memory run uses; default 2048 as infra/main.bicep's instanceMemoryMB; 0: skip that run).
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
-import type { ClientRequest } from 'node:http';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
+import { statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { loadConfig } from '../src/config';
 import { createServices, lazyServices } from '../src/create-services';
-import { startLocalHost, type LocalHost } from '../src/http/local-host';
+import { startLocalHost } from '../src/http/local-host';
 import { createRoutes } from '../src/routes';
 import type { Services } from '../src/services';
 import type { MsalTokenService } from '../src/auth/msal-token-service';
@@ -47,16 +48,15 @@ import { createFloorRoutes } from './floor';
 import { Browser, signIn } from './browser';
 import { EmulatorAdmin, startEmulators, type EmulatorsInfo, type EntraStats, type EntraUser, type RunningEmulators } from './emulators';
 import { Driver, runDriver, type LoadJobResult } from './driver';
-import { mapLimit, median, summarize } from './load';
-import { cpuMsOf, cpuMsOfTree, instanceHeapFlags, loadTimes, machineCpuMs, mainThreadCpuMs, msUntil200, rssOf, serve, stopAllChildren } from './processes';
-import { formatMemory, formatReport, type MemoryRun, type Results, type SideName, type StormFigures, type Target, type WarmFigures } from './report';
+import { mapLimit, median } from './load';
+import { cpuMsOf, instanceHeapFlags, loadTimes, msUntil200, rssOf, serve, stopAllChildren } from './processes';
+import { formatAtTheFloor, formatMemory, formatReport, type MemoryRun, type Results, type StormFigures } from './report';
+import { evaluateTargets, flatten } from './targets';
+import { MAIL_PATH, measureRequestRuns, timeGraphCalls, type Probes, type Side } from './warm';
 import { runScale, withScaleSection } from './scale';
 import { formatTelemetryCost, measureTelemetryCost, type TelemetryCost } from './telemetry';
 
 const ROOT = path.resolve(__dirname, '..');
-const MAIL_PATH = '/api/mail?top=10';
-/** Key of the warm run that revisits the concurrency-1 users at once (results.warm[REVISIT]). */
-const REVISIT = '1-revisit';
 /** MSAL treats an access token as expired this long before its expiry. */
 const MSAL_REFRESH_OFFSET_S = 300;
 /** Access-token lifetime for storm users' sign-ins: already inside MSAL's refresh window. */
@@ -66,8 +66,12 @@ export interface Settings {
   readonly quick: boolean;
   readonly users: number;
   readonly concurrencies: readonly number[];
-  /** Measured requests per side at each concurrency. */
+  /** Measured requests per side at each concurrency, in each repetition. */
   readonly warmRequests: Readonly<Record<number, number>>;
+  /** Every warm and first-visit run is repeated this often; the figures are medians with min–max. */
+  readonly repetitions: number;
+  /** Requests of a first-visit run (each user once, so at most the number of users). */
+  readonly firstVisitRequests: number;
   readonly stormOneUserRequests: number;
   readonly stormUsers: number;
   readonly stormRequestsPerUser: number;
@@ -90,6 +94,8 @@ export interface Settings {
   readonly profileDir: string | undefined;
   /** --out was given (--only memory writes results.json only then). */
   readonly outGiven: boolean;
+  /** `--only requests`: setup, then the warm and first-visit runs alone (bench/warm.ts). */
+  readonly requestsOnly: boolean;
 }
 
 function parseSettings(argv: readonly string[]): Settings {
@@ -107,13 +113,15 @@ function parseSettings(argv: readonly string[]): Settings {
   };
   const quick = flag('--quick');
   const only = value('--only');
-  if (only !== undefined && only !== 'memory') throw new Error(`--only takes "memory" ("${only}")`);
-  const users = number('--users', quick ? 30 : 1000);
+  if (only !== undefined && only !== 'memory' && only !== 'requests') throw new Error(`--only takes "memory" or "requests" ("${only}")`);
+  const users = number('--users', quick ? 64 : 1000);
   return {
     quick,
     users,
     concurrencies: [1, 16, 64],
-    warmRequests: quick ? { 1: 30, 16: 240, 64: 480 } : { 1: 200, 16: 1600, 64: 3200 },
+    warmRequests: quick ? { 1: 8, 16: 128, 64: 256 } : { 1: 60, 16: 800, 64: 1600 },
+    repetitions: Math.max(1, number('--repetitions', 3)),
+    firstVisitRequests: quick ? 64 : 1000,
     stormOneUserRequests: 200,
     stormUsers: quick ? 10 : 50,
     stormRequestsPerUser: 4,
@@ -132,6 +140,7 @@ function parseSettings(argv: readonly string[]): Settings {
     out: path.resolve(value('--out') ?? path.join(ROOT, 'bench', 'results.json')),
     outGiven: value('--out') !== undefined,
     profileDir: value('--profile') === undefined ? undefined : path.resolve(value('--profile')!),
+    requestsOnly: only === 'requests',
   };
 }
 
@@ -141,21 +150,16 @@ interface SignedIn {
   readonly cookie: string;
 }
 
-interface Side {
-  readonly name: SideName;
-  readonly host: LocalHost;
-  /** A second instance of the same server (its own memory, token service and lease holder id), for the two-instance storm. */
-  readonly second: LocalHost;
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 
 async function cleanup(): Promise<void> {
   for (const step of cleanups.splice(0).reverse()) await step().catch(() => {});
 }
 
+const startedAt = Date.now();
+
 function log(message: string): void {
-  process.stderr.write(`bench: ${message}\n`);
+  process.stderr.write(`bench: [${((Date.now() - startedAt) / 1000).toFixed(0)} s] ${message}\n`);
 }
 
 async function main(): Promise<void> {
@@ -280,36 +284,17 @@ async function main(): Promise<void> {
   await setLatency(admin, driver, settings.latency);
 
   // ---------------------------------------------------------------------------------------------
-  // Warm requests.
+  // Warm requests and first visits (bench/warm.ts).
   // ---------------------------------------------------------------------------------------------
-  const warm: Results['warm'] = {};
-  let offset = 0;
-  for (const concurrency of settings.concurrencies) {
-    const total = settings.warmRequests[concurrency]!;
-    warm[String(concurrency)] = {};
-    for (const side of [...sides, floor]) {
-      // The floor looks tokens up by the app's cookies.
-      const cookies = signedIn.map((s) => s[side.name === 'floor' ? 'app' : side.name].cookie);
-      // A short warm-up per run (JIT, keep-alive connections), not counted.
-      const warmup = Math.min(Math.max(4 * concurrency, 20), 200);
-      await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total: warmup, concurrency });
-      offset += warmup;
-      // Concurrency 1 measures the worst warm case: every user is a first visit for this instance
-      // (nothing in its memory copies), as on a freshly scaled-out instance or after the copies' TTL.
-      if (concurrency === 1 && side.name === 'app') {
-        l1?.clear();
-        sessionMemory?.clear();
-      }
-      log(`warm: ${side.name}, concurrency ${concurrency}, ${total} requests`);
-      warm[String(concurrency)]![side.name] = await measureWarm(side, { label: String(concurrency), cookies, offset, total, concurrency }, settings, probes);
-      if (concurrency === 1 && side.name !== 'floor') {
-        // The same users again, one at a time: the common warm case, a user this instance served
-        // moments ago (a page's next API call, the next page of mail).
-        log(`warm: ${side.name}, concurrency 1, the same ${total} users again`);
-        (warm[REVISIT] ??= {})[side.name] = await measureWarm(side, { label: REVISIT, cookies, offset, total, concurrency }, settings, probes);
-      }
-      offset += total;
-    }
+  // The floor looks tokens up by the app's cookies.
+  const cookiesOf = (side: Side['name']): string[] => signedIn.map((s) => s[side === 'floor' ? 'app' : side].cookie);
+  const { warm, firstVisit, versusFloor } = await measureRequestRuns(settings, [...sides, floor], cookiesOf, probes, log);
+  if (settings.requestsOnly) {
+    const partial = { generatedAt: new Date().toISOString(), settings, warm, firstVisit, versusFloor } as unknown as Results;
+    if (settings.outGiven) writeFileSync(settings.out, `${JSON.stringify(partial, null, 2)}\n`);
+    process.stdout.write(`${formatAtTheFloor(partial)}\n`);
+    log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -440,6 +425,8 @@ async function main(): Promise<void> {
     settings: { ...settings, stormTokenTtlSeconds: STORM_TOKEN_TTL_S, tokenCacheMemory: appConfig.tokenCacheMemory },
     setup: { users: settings.users, signIns: 2 * settings.users + stormUsers.length, seconds: setupSeconds },
     warm,
+    firstVisit,
+    versusFloor,
     storm,
     cold,
     memory,
@@ -535,7 +522,8 @@ function notesFor(settings: Settings, l1TtlSeconds: number, sessionTtlSeconds: n
       '(the app\'s shared read: one query for a session and its account\'s token cache, counted once in reads/request and in both the session and the token-cache columns).',
     `The app keeps per-instance memory copies of token-cache rows (TOKEN_CACHE_MEMORY_TTL_SECONDS=${l1TtlSeconds}) and of sessions (SESSION_MEMORY_TTL_SECONDS=${sessionTtlSeconds}): a warm request for a user this instance served within that time touches no storage. ` +
       'Concurrency 1 starts with both cleared, so every request there is a first visit to this instance (the worst warm case: one shared read); "1-revisit" then sends the same users again, one at a time, seconds later (the common case). ' +
-      'At 16 and 64 the users come round again within seconds, so the copies serve most of them (l1Hits/l1Misses, sessionMemoryHits/sessionMemoryMisses in results.json).',
+      'At 16 and 64 every user of a timed run is pre-warmed on the instance just before it (the copies cleared, then a pass over exactly those users at the same concurrency), so the runs labelled warm are warm; each run states its share of first visits (session memory misses). ' +
+      'The first-visit runs at 16 and 64 clear the copies (sessions, token-cache rows, access tokens) just before the run and send each user once. Every warm and first-visit figure is the median of the repetitions, with min–max; the sides take turns within each repetition.',
     'Floor (bench/floor.ts): /api/mail with none of the work of a backend-for-frontend (no session, MSAL, token cache or memory; each user\'s access token fetched once before the runs, looked up by cookie), forwarding the same Graph request over the same transport through the same local host. Its overhead is what the load generator, the host glue, the loopback network and the emulated Graph cost on this machine by themselves; the app\'s overhead above it is the app\'s own.',
     'Injected latency: storage on every request at the proxy; Entra only on its token endpoint (the emulator has no latency setting for discovery); Graph on /me/messages. ' +
       '"overhead" = latency - injected Graph latency (the target\'s definition: it includes any storage read and the emulated Graph\'s own processing); "outside Graph" = latency - the Graph round trip measured at the servers\' fetch.',
@@ -567,176 +555,6 @@ async function signInAt(serverUrl: string, user: EntraUser): Promise<SignedIn> {
   const value = browser.jar.get(new URL(serverUrl).origin, '__Host-session')?.value;
   if (!value) throw new Error(`sign-in of ${user.username} at ${serverUrl} set no session cookie`);
   return { user, cookie: `__Host-session=${value}` };
-}
-
-interface GraphTiming {
-  calls: number;
-  ms: number;
-}
-
-/**
- * Times Graph calls as the servers' HTTP client sees them (request start to the end of the
- * response), for both sides: they share the app's Graph client, which speaks node:http(s) (see
- * src/graph/transport.ts), so Node's diagnostics channels see every call.
- */
-function timeGraphCalls(prefix: string): GraphTiming {
-  const timing: GraphTiming = { calls: 0, ms: 0 };
-  const graph = new URL(prefix);
-  const started = new WeakMap<object, number>();
-  diagnosticsChannel.subscribe('http.client.request.start', (message) => {
-    const { request } = message as { request: ClientRequest };
-    if (String(request.getHeader('host')) === graph.host && request.path.startsWith(graph.pathname)) started.set(request, performance.now());
-  });
-  diagnosticsChannel.subscribe('http.client.response.finish', (message) => {
-    const { request } = message as { request: ClientRequest };
-    const t0 = started.get(request);
-    if (t0 === undefined) return;
-    started.delete(request);
-    timing.calls++;
-    timing.ms += performance.now() - t0;
-  });
-  return timing;
-}
-
-interface CpuSnapshot {
-  readonly process: number;
-  readonly serverThread: number;
-  readonly emulatorsTree: number;
-  readonly emulatorsOwn: number;
-  readonly machine: { busy: number; idle: number; steal: number };
-}
-
-function cpuSnapshot(emulatorsPid: number): CpuSnapshot {
-  const usage = process.cpuUsage();
-  return {
-    process: (usage.user + usage.system) / 1000,
-    serverThread: mainThreadCpuMs(),
-    emulatorsTree: cpuMsOfTree(emulatorsPid),
-    emulatorsOwn: cpuMsOf(emulatorsPid),
-    machine: machineCpuMs(),
-  };
-}
-
-/** Where the CPU went between two snapshots (ms), and how busy the whole machine was (% of all CPUs). */
-function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
-  const serverThread = b.serverThread - a.serverThread;
-  const processMs = b.process - a.process;
-  const emulatorsTree = b.emulatorsTree - a.emulatorsTree;
-  const emulatorsOwn = b.emulatorsOwn - a.emulatorsOwn;
-  const busy = b.machine.busy - a.machine.busy;
-  const idle = b.machine.idle - a.machine.idle;
-  const steal = b.machine.steal - a.machine.steal;
-  const all = busy + idle + steal;
-  return {
-    serverThread,
-    /** The worker thread (proxy, load generator) and the process's other threads (GC helpers, libuv). */
-    driver: processMs - serverThread,
-    emulators: emulatorsOwn,
-    azurite: emulatorsTree - emulatorsOwn,
-    machineBusyPercent: (100 * busy) / all,
-    stealPercent: (100 * steal) / all,
-    /** CPU used by processes that are not this benchmark's (another build or test run would show here). */
-    otherProcessesPercent: (100 * Math.max(0, busy - processMs - emulatorsTree)) / all,
-  };
-}
-
-interface Probes {
-  readonly admin: EmulatorAdmin;
-  readonly driver: Driver;
-  readonly l1: L1TokenCacheStore['l1'] | undefined;
-  readonly sessionMemory: RememberingSessionStore | undefined;
-  readonly graphTiming: GraphTiming;
-  readonly emulatorsPid: number;
-  /** The token services of both app instances. */
-  readonly tokens: readonly MsalTokenService[];
-  readonly baseline: Baseline;
-}
-
-async function measureWarm(
-  side: Side,
-  job: { label: string; cookies: readonly string[]; offset: number; total: number; concurrency: number },
-  settings: Settings,
-  probes: Probes,
-): Promise<WarmFigures> {
-  const { admin, driver, l1, sessionMemory, graphTiming } = probes;
-  const { total, concurrency } = job;
-  const sessionMemoryBefore = sessionMemory ? { ...sessionMemory.stats } : undefined;
-  await Promise.all([admin.resetEntraStats(), admin.resetGraphStats()]);
-  const l1Before = l1 ? { ...l1.stats } : undefined;
-  const graphBefore = { ...graphTiming };
-  const cpu0 = cpuSnapshot(probes.emulatorsPid);
-  const profiler = settings.profileDir === undefined ? undefined : await startProfiler();
-  const eluBefore = performance.eventLoopUtilization();
-  // At concurrency 1 each request's storage traffic is known exactly: the worst request counts.
-  const { cookies, offset } = job;
-  const run = await driver.load({ baseUrl: side.host.url, path: MAIL_PATH, cookies, offset, total, concurrency, perRequestStorage: concurrency === 1 });
-  const elu = performance.eventLoopUtilization(eluBefore);
-  if (profiler) await profiler.stopInto(path.join(settings.profileDir!, `warm-${job.label}-${side.name}.cpuprofile`));
-  const cpu = cpuDelta(cpu0, cpuSnapshot(probes.emulatorsPid));
-  const [entra, graph] = await Promise.all([admin.entraStats(), admin.graphStats()]);
-  const storage = run.storage;
-  const kind = (name: string): { reads: number; writes: number } => storage.byKind[name] ?? { reads: 0, writes: 0 };
-  // The app's shared read (session + token cache in one query) counts for both, once in readsPerRequest.
-  const tokenCache = { reads: kind('tokenCache').reads + kind('shared').reads, writes: kind('tokenCache').writes };
-  const sessionsTable = { reads: kind('session').reads + kind('shared').reads, writes: kind('session').writes };
-  const graphCalls = graphTiming.calls - graphBefore.calls;
-  const graphMeanMs = graphCalls > 0 ? (graphTiming.ms - graphBefore.ms) / graphCalls : Number.NaN;
-  return {
-    requests: total,
-    concurrency,
-    requestsPerSecond: run.load.requestsPerSecond,
-    latencyMs: run.load.latency,
-    overheadMs: summarize(run.load.latencies.map((l) => l - settings.latency.graphMs)),
-    outsideGraphMeanMs: run.load.latency.mean - graphMeanMs,
-    graphRoundTripMeanMs: graphMeanMs,
-    non200: total - (run.load.statuses['200'] ?? 0),
-    storage: {
-      readsPerRequest: storage.reads / total,
-      writesPerRequest: storage.writes / total,
-      tokenCacheReadsPerRequest: tokenCache.reads / total,
-      tokenCacheWritesPerRequest: tokenCache.writes / total,
-      sessionReadsPerRequest: sessionsTable.reads / total,
-      sessionWritesPerRequest: sessionsTable.writes / total,
-      sharedReadsPerRequest: kind('shared').reads / total,
-      ...(run.worstRequest ? { worstRequest: run.worstRequest } : {}),
-    },
-    entraTokenRequestsPerRequest: entra.tokenRequests / total,
-    graphRequestsPerRequest: graph.requests / total,
-    serverThreadMsPerRequest: elu.active / total,
-    serverThreadUtilization: elu.utilization,
-    cpu: {
-      serverThreadMsPerRequest: cpu.serverThread / total,
-      driverMsPerRequest: cpu.driver / total,
-      emulatorsMsPerRequest: cpu.emulators / total,
-      azuriteMsPerRequest: cpu.azurite / total,
-      machineBusyPercent: cpu.machineBusyPercent,
-      stealPercent: cpu.stealPercent,
-      otherProcessesPercent: cpu.otherProcessesPercent,
-    },
-    ...(side.name === 'app' && l1 && l1Before
-      ? { l1Hits: l1.stats.hits - l1Before.hits, l1Misses: l1.stats.misses - l1Before.misses, l1Evictions: l1.stats.evictions - l1Before.evictions }
-      : {}),
-    ...(side.name === 'app' && sessionMemory && sessionMemoryBefore
-      ? { sessionMemoryHits: sessionMemory.stats.hits - sessionMemoryBefore.hits, sessionMemoryMisses: sessionMemory.stats.misses - sessionMemoryBefore.misses }
-      : {}),
-  };
-}
-
-/** The V8 profiler on this (the server's) thread: a diagnostic, its overhead is in the run's figures. */
-async function startProfiler(): Promise<{ stopInto(file: string): Promise<void> }> {
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
-  await session.post('Profiler.start');
-  return {
-    async stopInto(file) {
-      const { profile } = await session.post('Profiler.stop');
-      session.disconnect();
-      mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, JSON.stringify(profile));
-    },
-  };
 }
 
 async function measureStorm(side: Side, users: readonly SignedIn[], perUser: number, probes: Probes, twoInstances = false): Promise<StormFigures> {
@@ -787,106 +605,6 @@ async function measureStorm(side: Side, users: readonly SignedIn[], perUser: num
         }
       : { baselineInteractionRequired: baseline.counters.interactionRequired - baselineBefore.interactionRequired }),
   };
-}
-
-function evaluateTargets(results: Results, settings: Settings): Target[] {
-  const targets: Target[] = [];
-  const add = (name: string, measured: string, met: boolean, why?: string): void => {
-    targets.push({ name, measured, result: met ? 'PASS' : 'MISS', ...(why ? { why } : {}) });
-  };
-  const warmApp = settings.concurrencies.map((c) => results.warm[String(c)]!['app']!);
-  const writes = Math.max(...warmApp.map((w) => w.storage.writesPerRequest));
-  const c1 = results.warm['1']!['app']!.storage.worstRequest!;
-  add('Warm request: 0 storage writes', `${fmt(writes, 3)} writes/request (worst run; worst single request at c=1: ${c1.maxWrites})`, writes === 0 && c1.maxWrites === 0);
-  const revisit = results.warm[REVISIT]!['app']!.storage.worstRequest!;
-  const tcReads = Math.max(...warmApp.map((w) => w.storage.tokenCacheReadsPerRequest));
-  add(
-    'Warm request: at most 1 storage read (token cache)',
-    `worst single request at c=1: ${c1.maxTokenCacheReads} token-cache read(s) on a first visit, ${revisit.maxTokenCacheReads} on a revisit; mean ${fmt(tcReads, 2)} token-cache reads/request (worst run)`,
-    c1.maxTokenCacheReads <= 1 && revisit.maxTokenCacheReads <= 1,
-  );
-  add(
-    'Warm request: at most 1 storage read (all, session included)',
-    `worst single request at c=1: ${c1.maxReads} on a first visit to the instance (session and token cache in one query), ${revisit.maxReads} on a revisit; mean ${fmt(Math.max(...warmApp.map((w) => w.storage.readsPerRequest)), 2)} reads/request (worst run)`,
-    c1.maxReads <= 1 && revisit.maxReads <= 1,
-  );
-  const one = results.storm.oneUser['app']!;
-  const two = results.storm.oneUserTwoInstances['app']!;
-  const baseOne = results.storm.oneUser['baseline']!;
-  add(
-    'Refresh storm, one user: 1 redemption',
-    `${one.refreshTokenRedemptions} on one instance, ${two.refreshTokenRedemptions} over two (baseline: ${baseOne.refreshTokenRequests} attempts for ${baseOne.requests} requests, ${baseOne.refreshTokenRedemptions} succeeded)`,
-    one.refreshTokenRedemptions === 1 && two.refreshTokenRedemptions === 1,
-  );
-  const many = results.storm.manyUsers['app']!;
-  const withDetection = [one, two, many];
-  const unauthorized = withDetection.reduce((sum, st) => sum + st.unauthorized, 0);
-  const revocations = withDetection.reduce((sum, st) => sum + st.reuseDetectedRevocations, 0);
-  add('Refresh storm: 0 forced sign-ins', `${unauthorized} 401s, ${revocations} reuse revocations (reuse detection on; baseline: ${[results.storm.oneUser, results.storm.oneUserTwoInstances, results.storm.manyUsers].reduce((sum, st) => sum + st['baseline']!.unauthorized, 0)} 401s, ${[results.storm.oneUser, results.storm.oneUserTwoInstances, results.storm.manyUsers].reduce((sum, st) => sum + st['baseline']!.reuseDetectedRevocations, 0)} revocations)`, unauthorized + revocations === 0);
-  const c64 = results.warm['64']!;
-  const ratio = c64['app']!.requestsPerSecond / c64['baseline']!.requestsPerSecond;
-  add('Throughput at concurrency 64: at least 2x the baseline', `${fmt(ratio, 2)}x (${fmt(c64['app']!.requestsPerSecond, 0)} vs ${fmt(c64['baseline']!.requestsPerSecond, 0)} req/s)`, ratio >= 2);
-  const overhead = results.warm[REVISIT]!['app']!.overheadMs.p50;
-  const floor1 = results.warm['1']!['floor']!.overheadMs.p50;
-  const floor64 = c64['floor']!.overheadMs.p50;
-  const limit = 0.05 * settings.latency.graphMs;
-  add(
-    'App overhead p50 under 5% of the injected Graph latency',
-    `${fmt(overhead, 1)} ms at c=1 for a user this instance served in the last 30 s (limit ${fmt(limit, 1)} ms); ` +
-      `${fmt(results.warm['1']!['app']!.overheadMs.p50, 1)} ms on a first visit (one storage read of ${settings.latency.storageMs} ms injected); ` +
-      `${fmt(c64['app']!.overheadMs.p50, 1)} ms at c=64, where the machine's ${results.machine.cpuCount} CPUs are saturated (see the CPU table). ` +
-      `The rig alone (floor) costs ${fmt(floor1, 1)} ms at c=1 and ${fmt(floor64, 1)} ms at c=64 of these`,
-    overhead < limit,
-  );
-  // The same figure less what the rig costs by itself, measured in the same run: the app's own part.
-  const own = overhead - floor1;
-  add(
-    "App's own overhead p50, above the rig's floor (bench/floor.ts), under 5% of the injected Graph latency",
-    `${fmt(own, 1)} ms at c=1 for a user this instance served in the last 30 s (${fmt(overhead, 1)} - ${fmt(floor1, 1)} ms; limit ${fmt(limit, 1)} ms); ` +
-      `${fmt(results.warm['1']!['app']!.overheadMs.p50 - floor1, 1)} ms on a first visit; ${fmt(c64['app']!.overheadMs.p50 - floor64, 1)} ms at c=64`,
-    own < limit,
-  );
-  const coldRatio = results.cold.app.healthMs / results.cold.hello.healthMs;
-  add('Cold start to first /api/health: at most 1.5x hello-world', `${fmt(coldRatio, 2)}x (${fmt(results.cold.app.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms)`, coldRatio <= 1.5);
-  const memory = results.memory;
-  const judged = memory.instance ?? memory;
-  const rssMb = judged.rssBytes / 1024 / 1024;
-  const machineMb = memory.rssBytes / 1024 / 1024;
-  add(
-    `RSS after the memory run: under 150 MB`,
-    memory.instance
-      ? `${fmt(rssMb, 1)} MB after ${judged.requests} requests over ${judged.users} users with the V8 heap limits of a ${memory.instance.instanceMemoryMb} MB instance (${judged.nodeArgs?.join(' ')}); ${fmt(machineMb, 1)} MB with V8 sized for this machine`
-      : `${fmt(rssMb, 1)} MB after ${judged.requests} requests over ${judged.users} users`,
-    rssMb < 150,
-  );
-  if (results.telemetry) {
-    const t = results.telemetry;
-    add('Telemetry on: throughput at concurrency 64 at least 0.9x telemetry off', `${fmt(t.throughputRatio, 2)}x (${fmt(t.on.requestsPerSecond, 0)} vs ${fmt(t.off.requestsPerSecond, 0)} req/s)`, t.throughputRatio >= 0.9);
-    const onCold = t.on.healthMs / results.cold.hello.healthMs;
-    add('Telemetry on: cold start to first /api/health at most 1.5x hello-world', `${fmt(onCold, 2)}x (${fmt(t.on.healthMs, 0)} vs ${fmt(results.cold.hello.healthMs, 0)} ms; off ${fmt(t.off.healthMs, 0)} ms)`, onCold <= 1.5);
-  }
-  return targets;
-}
-
-function fmt(value: number, digits: number): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : String(value);
-}
-
-/** Every number in the results, by dotted path (samples and raw latencies left out). */
-function flatten(results: Results): Record<string, number> {
-  const out: Record<string, number> = {};
-  const walk = (value: unknown, prefix: string): void => {
-    if (typeof value === 'number') out[prefix] = value;
-    else if (Array.isArray(value)) return;
-    else if (value && typeof value === 'object') {
-      for (const [key, child] of Object.entries(value)) {
-        if (key === 'samples' || key === 'load' || key === 'figures' || key === 'settings' || key === 'machine') continue;
-        walk(child, prefix ? `${prefix}.${key}` : key);
-      }
-    }
-  };
-  walk(results, '');
-  return out;
 }
 
 let exiting = false;

@@ -7,7 +7,8 @@
  * when it is not the main thread.
  */
 import { parentPort, Worker } from 'node:worker_threads';
-import { runLoad, summarize, type LoadResult } from './load';
+import type { Agent } from 'node:http';
+import { newAgent, runLoad, summarize, type LoadResult } from './load';
 import { rssOf } from './processes';
 import { diffCounts, StorageProxy, type StorageCounts } from './storage-proxy';
 
@@ -26,6 +27,11 @@ export interface LoadJob {
   /** Sample this process's RSS every `rssEvery` answers. */
   readonly rssPid?: number;
   readonly rssEvery?: number;
+  /**
+   * Leave this job's connections open for the next job to the same server at the same concurrency
+   * (a warm-up's for the timed run), so that the timed run does not pay for new connections.
+   */
+  readonly keepConnections?: boolean;
 }
 
 export interface WorstRequest {
@@ -67,6 +73,7 @@ export function runDriver(): void {
       case 'load':
         return load(proxy!, call.job);
       case 'stop':
+        for (const agent of kept.values()) agent.destroy();
         await proxy?.stop();
         return null;
     }
@@ -79,8 +86,15 @@ export function runDriver(): void {
   });
 }
 
+/** Connections a job left open (`keepConnections`), by server and concurrency. */
+const kept = new Map<string, Agent>();
+
 async function load(proxy: StorageProxy, job: LoadJob): Promise<LoadJobResult> {
   const before = proxy.snapshot();
+  const keptKey = `${job.baseUrl}|${job.concurrency}`;
+  let agent = job.moreBaseUrls?.length ? undefined : kept.get(keptKey);
+  kept.delete(keptKey);
+  if (job.keepConnections && !job.moreBaseUrls?.length) kept.set(keptKey, (agent ??= newAgent(job.concurrency)));
   const worst: WorstRequest = { maxReads: 0, maxWrites: 0, maxTokenCacheReads: 0, maxTokenCacheWrites: 0 };
   const rssSamples: { requests: number; rssBytes: number }[] = [];
   let last: StorageCounts | undefined;
@@ -112,9 +126,11 @@ async function load(proxy: StorageProxy, job: LoadJob): Promise<LoadJobResult> {
         request: (i) => ({ path: job.path, cookie: job.cookies[(job.offset + k + i * urls.length) % job.cookies.length]! }),
         before: beforeEach,
         after: afterEach,
+        ...(agent ? { agent } : {}),
       }),
     ),
   );
+  if (agent && !job.keepConnections) agent.destroy();
   return {
     load: runs.length === 1 ? runs[0]! : merge(runs),
     storage: diffCounts(before, proxy.snapshot()),

@@ -15,6 +15,8 @@ export interface LoadSpec {
   /** Called before / after each request (per-request accounting at concurrency 1). */
   readonly before?: (i: number) => void;
   readonly after?: (i: number, status: number) => void;
+  /** Connections to use (and leave open) instead of new ones that are closed at the end. */
+  readonly agent?: Agent;
 }
 
 export interface LoadResult {
@@ -37,7 +39,7 @@ export interface LatencySummary {
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const url = new URL(spec.baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
+  const agent = spec.agent ?? newAgent(spec.concurrency);
   const latencies: number[] = new Array<number>(spec.total);
   const statuses: Record<string, number> = {};
   let next = 0;
@@ -58,7 +60,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   try {
     await Promise.all(Array.from({ length: Math.min(spec.concurrency, spec.total) }, worker));
   } finally {
-    agent.destroy();
+    if (!spec.agent) agent.destroy();
   }
   const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
   return {
@@ -69,6 +71,15 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     latency: summarize(latencies),
     latencies,
   };
+}
+
+/**
+ * Keep-alive connections for `concurrency` workers. An idle connection is closed after 2 s, before
+ * the server under test would close it (its keep-alive timeout is 5 s), so a request never races
+ * the server's close of the connection it reuses.
+ */
+export function newAgent(concurrency: number): Agent {
+  return new Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, timeout: 2_000 });
 }
 
 function send(agent: Agent, base: URL, path: string, cookie: string | undefined): Promise<number> {

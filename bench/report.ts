@@ -54,6 +54,33 @@ export interface WarmFigures {
   /** The app's remembered sessions (src/auth/session-memory.ts). */
   readonly sessionMemoryHits?: number;
   readonly sessionMemoryMisses?: number;
+  /** The app only: requests whose session this instance did not hold in memory (first visits to the instance), and their share. */
+  readonly firstVisits?: number;
+  readonly firstVisitShare?: number;
+  /** How many runs the figures come from (bench/warm.ts combineRepetitions: medians of the headline figures). */
+  readonly repetitions?: number;
+  /** Min–max over the repetitions of the headline figures. */
+  readonly spread?: {
+    readonly requestsPerSecond: Range;
+    readonly serverCpuMsPerRequest: Range;
+    readonly latencyP50Ms: Range;
+    readonly firstVisitShare?: Range;
+  };
+}
+
+export interface Range {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** App ÷ floor at one concurrency, from medians measured side by side in the same run. */
+export interface VersusFloor {
+  readonly requestsPerSecond: number;
+  readonly serverCpuMsPerRequest: number;
+  readonly firstVisitRequestsPerSecond?: number;
+  readonly firstVisitServerCpuMsPerRequest?: number;
+  /** Server CPU per request of a first visit ÷ a warm request's, at the same concurrency. */
+  readonly firstVisitOverWarmServerCpu?: number;
 }
 
 export interface StormFigures {
@@ -112,6 +139,10 @@ export interface Results {
   setup: { users: number; signIns: number; seconds: number };
   /** concurrency -> side -> figures */
   warm: Record<string, Partial<Record<SideName, WarmFigures>>>;
+  /** concurrency -> app -> figures of the runs with the app's memory copies cleared and each user once. */
+  firstVisit: Record<string, Partial<Record<SideName, WarmFigures>>>;
+  /** concurrency (warm key) -> app ÷ floor. */
+  versusFloor: Record<string, VersusFloor>;
   storm: {
     oneUser: Partial<Record<SideName, StormFigures>>;
     oneUserTwoInstances: Partial<Record<SideName, StormFigures>>;
@@ -198,6 +229,40 @@ const n = (value: number | undefined, digits = 0): string => (value === undefine
 const ratio = (a: number, b: number): string => (b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a');
 const mb = (bytes: number): string => n(bytes / 1024 / 1024, 1);
 
+const spread = (range: Range | undefined, digits: number): string => (range ? ` (${n(range.min, digits)}–${n(range.max, digits)})` : '');
+const share = (w: WarmFigures): string => (w.firstVisitShare === undefined ? 'n/a' : `${n(100 * w.firstVisitShare, 0)}%`);
+
+/** The headline: app ÷ floor per concurrency, warm and first visits, medians with their spreads. */
+export function formatAtTheFloor(r: Results): string {
+  const reps = r.warm['16']?.app?.repetitions ?? 1;
+  const lines: string[] = [
+    `## App ÷ floor: warm runs and first visits (median of ${reps} runs, min–max in brackets)`,
+    '',
+    'Warm: every user of the timed run was served by this instance just before it (pre-warmed). ' +
+      'First visit: the app\'s memory copies cleared just before the run, each user once (as on a new instance). ' +
+      '"first visits" is the share of the run\'s requests whose session the instance did not hold in memory. At c=1 the first run is a first visit and "1-revisit" the same users again.',
+    '',
+    '| c | run | app req/s | floor req/s | app ÷ floor req/s | app server CPU ms/req | floor server CPU ms/req | app ÷ floor CPU | first-visit CPU ÷ warm | first visits | storage reads/req |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const row = (c: string, run: string, app: WarmFigures, floor: WarmFigures | undefined, overWarm: number | undefined): void => {
+    lines.push(
+      `| ${c} | ${run} | ${n(app.requestsPerSecond)}${spread(app.spread?.requestsPerSecond, 0)} | ${floor ? `${n(floor.requestsPerSecond)}${spread(floor.spread?.requestsPerSecond, 0)}` : 'n/a'} | ${floor ? ratio(app.requestsPerSecond, floor.requestsPerSecond) : 'n/a'} | ` +
+        `${n(app.cpu.serverThreadMsPerRequest, 2)}${spread(app.spread?.serverCpuMsPerRequest, 2)} | ${floor ? `${n(floor.cpu.serverThreadMsPerRequest, 2)}${spread(floor.spread?.serverCpuMsPerRequest, 2)}` : 'n/a'} | ` +
+        `${floor ? ratio(app.cpu.serverThreadMsPerRequest, floor.cpu.serverThreadMsPerRequest) : 'n/a'} | ${overWarm === undefined ? '' : `${n(overWarm, 2)}x`} | ${share(app)} | ${n(app.storage.readsPerRequest, 2)} |`,
+    );
+  };
+  for (const [c, bySide] of Object.entries(r.warm)) {
+    const app = bySide.app;
+    if (!app) continue;
+    const floor = bySide.floor ?? (c === '1-revisit' ? r.warm['1']?.floor : undefined);
+    row(c === '1-revisit' ? '1' : c, c === '1' ? 'first visit' : c === '1-revisit' ? 'revisit (warm)' : 'warm', app, floor, undefined);
+    const first = r.firstVisit[c]?.app;
+    if (first) row(c, 'first visit', first, floor, r.versusFloor[c]?.firstVisitOverWarmServerCpu);
+  }
+  return lines.join('\n');
+}
+
 export function formatReport(r: Results): string {
   const lines: string[] = [];
   const s = r.settings as { users: number; latency: { storageMs: number; tokenMs: number; graphMs: number }; quick: boolean };
@@ -208,6 +273,7 @@ export function formatReport(r: Results): string {
     '',
   );
 
+  lines.push(formatAtTheFloor(r), '');
   lines.push('## Warm /api/mail (access token valid)', '');
   lines.push('| c | side | req/s | p50 ms | p99 ms | overhead p50 ms | outside Graph ms (mean) | storage reads/req | writes/req | token-cache reads/req | token-cache writes/req | Entra calls/req | non-200 |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

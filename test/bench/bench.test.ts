@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** The quick run takes about a minute on a quiet 2-CPU machine; a busy one can take four times that. */
-const RUN_TIMEOUT_MS = 300_000;
+/** The quick run repeats every warm and first-visit run 3 times; on a loaded machine it takes minutes. */
+const RUN_TIMEOUT_MS = 420_000;
 
 const SIDES = ['app', 'baseline'] as const;
 /** Concurrency 1, 16, 64, and concurrency 1 again over the same users (a revisit). */
@@ -38,6 +38,25 @@ const REQUIRED_FIGURES: readonly string[] = [
   ),
   // The rig's floor (bench/floor.ts): warm runs only, no revisit (it keeps nothing between requests).
   ...['1', '16', '64'].flatMap((c) => ['requestsPerSecond', 'latencyMs.p50', 'overheadMs.p50', 'serverThreadMsPerRequest'].map((figure) => `warm.${c}.floor.${figure}`)),
+  // Issue 19: each run's share of first visits, medians with spreads, first-visit runs, app ÷ floor.
+  ...['16', '64'].flatMap((c) => [
+    `warm.${c}.app.firstVisitShare`,
+    `warm.${c}.app.repetitions`,
+    `warm.${c}.app.spread.requestsPerSecond.min`,
+    `warm.${c}.app.spread.requestsPerSecond.max`,
+    `warm.${c}.app.spread.serverCpuMsPerRequest.min`,
+    `warm.${c}.app.spread.serverCpuMsPerRequest.max`,
+    `warm.${c}.floor.spread.requestsPerSecond.min`,
+    `firstVisit.${c}.app.requestsPerSecond`,
+    `firstVisit.${c}.app.cpu.serverThreadMsPerRequest`,
+    `firstVisit.${c}.app.firstVisitShare`,
+    `firstVisit.${c}.app.storage.readsPerRequest`,
+    `firstVisit.${c}.app.spread.serverCpuMsPerRequest.max`,
+    `versusFloor.${c}.requestsPerSecond`,
+    `versusFloor.${c}.serverCpuMsPerRequest`,
+    `versusFloor.${c}.firstVisitOverWarmServerCpu`,
+  ]),
+  ...['1', '1-revisit'].map((c) => `versusFloor.${c}.requestsPerSecond`),
   ...['1', '1-revisit'].flatMap((run) =>
     SIDES.flatMap((side) => ['maxReads', 'maxWrites', 'maxTokenCacheReads', 'maxTokenCacheWrites'].map((f) => `warm.${run}.${side}.storage.worstRequest.${f}`)),
   ),
@@ -119,6 +138,7 @@ describe('npm run bench -- --quick', () => {
       const run = await runQuickBench(out);
       if (run.code !== 0) throw new Error(`the bench exited with ${run.code}:\n${run.stderr}`);
 
+      expect(run.stdout).toContain('## App ÷ floor: warm runs and first visits');
       expect(run.stdout).toContain('## Warm /api/mail');
       expect(run.stdout).toContain('## Refresh storm');
       expect(run.stdout).toContain('## Cold start');
@@ -148,6 +168,8 @@ describe('npm run bench -- --quick', () => {
         "App's own overhead p50, above the rig's floor (bench/floor.ts), under 5% of the injected Graph latency",
         'Cold start to first /api/health: at most 1.5x hello-world',
         'RSS after the memory run: under 150 MB',
+        'Warm at the floor (c=16, 64, every user pre-warmed): throughput at least 0.9x the floor, server-thread CPU per request at most 1.25x',
+        "First visit (c=16, 64, memory copies cleared): server-thread CPU per request at most 2x a warm request's, one storage read",
         'Telemetry on: throughput at concurrency 64 at least 0.9x telemetry off',
         'Telemetry on: cold start to first /api/health at most 1.5x hello-world',
       ]);
