@@ -26,6 +26,10 @@ export const ErrorCode = {
   MAILBOX_UNAVAILABLE: 'mailbox_unavailable',
   CONFIG_INVALID: 'config_invalid',
   INTERNAL: 'internal_error',
+  /** The ID token's (or the callback's RFC 9207) `iss` is not Entra's issuer for the token's `tid`. */
+  ISSUER_MISMATCH: 'issuer_mismatch',
+  /** The account's tenant is not in ALLOWED_TENANTS (at sign-in: 403; later: login_required). */
+  TENANT_NOT_ALLOWED: 'tenant_not_allowed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -65,6 +65,8 @@ export function createRoutes(services: ServicesProvider): Route[] {
     { name: 'mail', methods: ['GET'], path: '/api/mail', handler: service('api', 'mail') },
     { name: 'logout', methods: ['GET', 'POST'], path: '/api/logout', handler: service('page', 'logout') },
     { name: 'forget', methods: ['GET', 'POST'], path: '/api/forget', handler: service('page', 'forget') },
+    { name: 'admin-consent', methods: ['GET'], path: '/api/admin-consent', handler: service('page', 'adminConsent') },
+    { name: 'admin-consent-callback', methods: ['GET'], path: '/api/admin-consent/callback', handler: service('page', 'adminConsentCallback') },
   ];
 }
 

@@ -24,6 +24,7 @@ import type { Clock } from './clock';
 import type { Config } from './config';
 import { createServices, lazyServices } from './create-services';
 import { AppError, ErrorCode } from './errors';
+import { adminConsent, adminConsentCallback } from './functions/admin-consent';
 import { callback } from './functions/callback';
 import { forget } from './functions/forget';
 import { home } from './functions/home';
@@ -63,7 +64,7 @@ export type ServicesProvider = () => Promise<Services>;
 
 type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-const HANDLERS = { home, login, callback, me, mail, logout, forget } satisfies Record<string, ServiceHandler>;
+const HANDLERS = { home, login, callback, me, mail, logout, forget, adminConsent, adminConsentCallback } satisfies Record<string, ServiceHandler>;
 
 /** The routes whose handler needs the services (src/routes.ts names them). */
 export type ServiceRouteName = keyof typeof HANDLERS;

@@ -2,6 +2,7 @@ import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@
 import { withCredentialRetry } from '../auth/credential-retry';
 import { takeTransaction, transactionCookieValues } from '../auth/login-transaction';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
+import { signInTenantRefusal } from '../auth/tenant-gate';
 import { safeReturnTo } from '../auth/return-to';
 import { AppError, ErrorCode } from '../errors';
 import { errorResponse, FailureWithCookies } from '../http/handle-errors';
@@ -86,6 +87,9 @@ export async function callback(services: Services, request: HttpRequest, context
     return page(400, ErrorCode.LOGIN_FAILED, 'Microsoft did not return an account for this sign-in. Try again.', retry, clear);
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
+  // Whose sign-in this is decides whether it may be stored at all (ALLOWED_TENANTS, Entra's issuer rule).
+  const refusal = signInTenantRefusal(config, claims, params.get('iss'), context);
+  if (refusal) return page(403, refusal.code, refusal.message, refusal.retryUrl, clear);
   const serializedCache = (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize();
   let started: StartedSession | undefined;
   try {
