@@ -10,7 +10,9 @@
  *   {origin}/{tenant}/login/{uid}                             the sign-in page (form fields `username`, `password`)
  *   {origin}/msi/token                                        App Service managed-identity endpoint (IDENTITY_ENDPOINT)
  *   {origin}/_emulator/...                                    admin routes (JSON), see handleAdmin
- * `organizations` and `common` are accepted as tenant aliases.
+ * Several tenants (emulators/entra-tenants.ts): `{tenant}` is a tenant id or verified domain of one
+ * of them, or Entra's `organizations`, `common` and `consumers` authorities (issuer template
+ * `{origin}/{tenantid}/v2.0`); `{tenant}/v2.0/adminconsent` is the admin consent endpoint.
  *
  * What the token endpoint does on top of oidc-provider (a thin layer in front of it, and a
  * post-processing middleware):
@@ -52,6 +54,22 @@ import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, errors as jos
 import Provider, { errors as oidcErrors, type ProviderContext } from 'oidc-provider';
 import { errorPage, homePage, signedOutPage, signInPage, signOutPage } from './entra-pages';
 import { EntraStore } from './entra-store';
+import {
+  admits,
+  adminConsentRedirect,
+  authoritySegment,
+  discoveryFor,
+  emulatedTenants,
+  issuerOf,
+  listedAccounts,
+  loginHintOf,
+  notAdmittedMessage,
+  OTHER_TENANT_USERS,
+  parseLoginHint,
+  TenantDirectory,
+  type Authority,
+  type EmulatedTenant,
+} from './entra-tenants';
 
 // -------------------------------------------------------------------------------------------------
 // Public types and seed data
@@ -65,6 +83,8 @@ export interface EntraUser {
   readonly name: string;
   /** Object id (`oid` claim), a fixed GUID. */
   readonly oid: string;
+  /** The user's tenant (`tid`), one of emulators/entra-tenants.ts; default the home tenant. */
+  readonly tenantId?: string;
 }
 
 export const DEFAULT_PASSWORD = 'Passw0rd!';
@@ -158,6 +178,10 @@ export interface EntraStats {
   lastTokenClaims: string | null;
   /** Per user (username). */
   byUser: Record<string, UserStats>;
+  /** The account the last end-session request's logout_hint named, or null. */
+  lastLogoutHint: { oid: string; tid: string } | null;
+  /** Admin consents granted, by tenant id. */
+  adminConsents: Record<string, number>;
 }
 
 export interface EntraOptions {
@@ -231,6 +255,10 @@ export interface EntraEmulator {
   /** url + tenantId */
   readonly authority: string;
   readonly issuer: string;
+  /** The issuer of every emulated tenant (user tokens carry their own tenant's). */
+  readonly issuers: readonly string[];
+  /** The emulated tenants (entra-tenants.ts), the home tenant first. */
+  readonly tenants: readonly EmulatedTenant[];
   readonly jwksUri: string;
   readonly discoveryUrl: string;
   readonly tokenEndpoint: string;
@@ -498,6 +526,8 @@ function emptyStats(): EntraStats {
     lastAuthorizeClaims: null,
     lastTokenClaims: null,
     byUser: {},
+    lastLogoutHint: null,
+    adminConsents: {},
   };
 }
 
@@ -615,7 +645,10 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
   const logErrors = options.logErrors ?? true;
 
   // Users: accountId inside oidc-provider is the oid; `sub` is pairwise per app, as in Entra.
-  const seededUsers = [...(options.users ?? SEED_USERS)];
+  const seededUsers = [...(options.users ?? [...SEED_USERS, ...OTHER_TENANT_USERS])];
+  const tenants = emulatedTenants(tenantId.toLowerCase());
+  const directory = new TenantDirectory(tenants, tenants[0]!);
+  const tidOf = (user: EntraUser): string => directory.tenantOf(user).id;
   const usersByName = new Map<string, EntraUser>();
   const usersByOid = new Map<string, EntraUser>();
   const addUser = (u: EntraUser): void => {
@@ -776,6 +809,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       email: ['email'],
     },
     conformIdTokenClaims: false,
+    // Which authority (tenant or alias) the authorize request came through, for the sign-in page.
+    extraParams: ['entra_authority'],
     responseTypes: ['code'],
     // accountId is the user's oid; the pairwise `sub` (per app, as in Entra) is written into the
     // tokens by the JWT customizer and by re-signing the id token (oidc-provider's own pairwise
@@ -853,6 +888,9 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
             const user = token.accountId ? usersByOid.get(token.accountId) : undefined;
             if (token.accountId) p['sub'] = pairwiseSub(token.accountId, client.clientId);
             if (user) {
+              // The user's own tenant issues the token (Entra's multi-tenant issuer rule).
+              p['tid'] = tidOf(user);
+              p['iss'] = issuerOf(origin, tidOf(user));
               p['oid'] = user.oid;
               p['name'] = user.name;
               p['preferred_username'] = user.username;
@@ -886,7 +924,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
         accountId: oid,
         claims: async () => ({
           sub: oid, // replaced by the pairwise identifier
-          tid: tenantId,
+          tid: tidOf(user),
           ver: '2.0',
           oid: user.oid,
           name: user.name,
@@ -944,6 +982,17 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
   provider.use(async (ctx, next) => {
     await next();
     const route = ctx.oidc?.route;
+    if ((route === 'resume' || route === 'authorization') && (ctx.status === 302 || ctx.status === 303)) {
+      // RFC 9207's `iss` in the authorization response: the signed-in user's own tenant's issuer.
+      const user = ctx.oidc.session?.accountId ? usersByOid.get(ctx.oidc.session.accountId) : undefined;
+      const location = ctx.response.get('location');
+      if (user && location && /[?&]iss=/.test(location)) {
+        const target = new URL(location);
+        target.searchParams.set('iss', issuerOf(origin, tidOf(user)));
+        ctx.set('location', target.href);
+      }
+      return;
+    }
     if (route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
       body['token_endpoint_auth_methods_supported'] = ['client_secret_post', 'private_key_jwt', 'client_secret_basic'];
@@ -953,6 +1002,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       body['request_uri_parameter_supported'] = false;
       body['tenant_region_scope'] = null;
       body['cloud_instance_name'] = new URL(origin).host;
+      const authority = (ctx.req as { entraAuthority?: Authority }).entraAuthority;
+      if (authority) discoveryFor(body, origin, tenantId, authority);
       return;
     }
     if (route !== 'token') return;
@@ -971,10 +1022,19 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     }
   });
 
-  /** The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid). */
+  /**
+   * The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid), the user's
+   * tenant as `iss`/`tid`, and the `login_hint` optional claim the app registers (entra-app.json).
+   */
   async function withPairwiseSub(idToken: string, clientId: string): Promise<string> {
     const payload = decodeJwt(idToken) as Record<string, unknown>;
     if (typeof payload['sub'] !== 'string') return idToken;
+    const user = usersByOid.get(payload['sub']);
+    if (user) {
+      payload['tid'] = tidOf(user);
+      payload['iss'] = issuerOf(origin, tidOf(user));
+      payload['login_hint'] = loginHintOf(user.oid, tidOf(user));
+    }
     payload['sub'] = pairwiseSub(payload['sub'], clientId);
     return new SignJWT(payload).setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid }).sign(privateKey);
   }
@@ -1007,7 +1067,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     const accountId = entities.Account?.accountId;
     const user = accountId ? usersByOid.get(accountId) : undefined;
     if (user && info?.clientInfo) {
-      out['client_info'] = Buffer.from(JSON.stringify({ uid: user.oid, utid: tenantId })).toString('base64url');
+      out['client_info'] = Buffer.from(JSON.stringify({ uid: user.oid, utid: tidOf(user) })).toString('base64url');
     }
     if (grantType === 'authorization_code') {
       client.stats.authorizationCodeRedemptions += 1;
@@ -1460,6 +1520,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       recordClaims(client, 'authorize', params.get('claims'));
     }
     params.delete('claims');
+    params.set('entra_authority', authoritySegment((req as { entraAuthority?: Authority }).entraAuthority ?? { kind: 'tenant', tenant: directory.home }));
     // Its `sub` is the pairwise one, which oidc-provider would not recognise; Entra uses login_hint/sid.
     params.delete('id_token_hint');
     const prompt = params.get('prompt');
@@ -1491,7 +1552,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', `AADSTS${e.code}: ${e.text}`));
       return;
     }
-    req.url = `${url.pathname}?${params.toString()}`;
+    req.url = `${routes.authorization}?${params.toString()}`; // alias authorities share the provider's route
     providerCallback(req, res);
   }
 
@@ -1512,14 +1573,16 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     const client = stateOf(typeof details.params['client_id'] === 'string' ? details.params['client_id'] : undefined) ?? main;
     const action = `${loginPrefix}${uid}`;
     const loginHint = typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : '';
+    const domainHint = typeof details.params['domain_hint'] === 'string' ? details.params['domain_hint'] : undefined;
+    const authority = directory.authority(String(details.params['entra_authority'] ?? tenantId)) ?? { kind: 'tenant', tenant: directory.home };
     const page = (error?: string, username?: string): string =>
       signInPage({
         action,
         appName: client.appName,
-        tenantId,
+        tenantId: authoritySegment(authority),
         ...(error !== undefined ? { error } : {}),
         username: username ?? loginHint,
-        testAccounts: seededUsers.map((u) => ({ username: u.username, name: u.name })),
+        testAccounts: listedAccounts(seededUsers, directory, authority, domainHint).map((u) => ({ username: u.username, name: u.name })),
         passwordHint: seededUsers.every((u) => u.password === DEFAULT_PASSWORD) ? DEFAULT_PASSWORD : '(see the emulator configuration)',
       });
 
@@ -1572,9 +1635,43 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       sendHtml(res, 200, page("Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)", username));
       return;
     }
+    if (!admits(authority, directory.tenantOf(user))) {
+      client.stats.failedSignIns += 1;
+      sendHtml(res, 200, page(notAdmittedMessage(authority, user.username, directory.tenantOf(user)), username));
+      return;
+    }
     client.stats.signIns += 1;
     userStats(client, user).signIns += 1;
     await provider.interactionFinished(req, res, { login: { accountId: user.oid, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
+  }
+
+  // --- admin consent (v2) ---------------------------------------------------------------------------
+
+  /**
+   * `/{tenant}/v2.0/adminconsent?client_id&scope&redirect_uri&state`: the emulated administrator
+   * always approves. For a tenant authority the outcome names that tenant; under `organizations`
+   * the administrator's tenant comes from `login_hint` (home-realm discovery), else the home tenant.
+   */
+  function handleAdminConsent(res: ServerResponse, url: URL, authority: Authority | undefined): void {
+    const q = url.searchParams;
+    const request = { clientId: q.get('client_id'), redirectUri: q.get('redirect_uri'), state: q.get('state'), scope: q.get('scope') };
+    const client = stateOf(request.clientId);
+    if (!client) return sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', `AADSTS700016: Application with identifier '${request.clientId ?? ''}' was not found.`));
+    if (!request.redirectUri || !(client.redirectUris.includes(request.redirectUri) || loopbackMatch(request.redirectUri, client.redirectUris))) {
+      return sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', 'AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.'));
+    }
+    const hinted = q.get('login_hint')?.split('@')[1];
+    const tenant =
+      authority?.kind === 'tenant' ? authority.tenant : authority === undefined ? directory.home : hinted ? directory.byDomain(hinted) : directory.home;
+    const outcome =
+      tenant === undefined
+        ? { error: 'invalid_request', description: 'AADSTS50020: The administrator account was not found in any tenant.' }
+        : tenant.personal || authority?.kind === 'alias' && authority.alias !== 'organizations'
+          ? { error: 'invalid_request', description: 'AADSTS90093: Admin consent is only available for work or school accounts (use /organizations or a tenant).' }
+          : { tenant };
+    if ('tenant' in outcome) client.stats.adminConsents[outcome.tenant.id] = (client.stats.adminConsents[outcome.tenant.id] ?? 0) + 1;
+    res.writeHead(302, { location: adminConsentRedirect(request, outcome), 'cache-control': 'no-store' });
+    res.end();
   }
 
   // --- managed identity (App Service flavour) ----------------------------------------------------
@@ -1731,7 +1828,15 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       if (!/^[^\s@]+@[^\s@]+$/.test(username)) throw new TypeError('username must look like an email address');
       const oid = o.oid ?? randomUUID();
       if (!GUID.test(oid)) throw new TypeError('oid must be a GUID');
-      const user: EntraUser = { username, oid, name: o.name ?? `Test User ${tag}`, password: o.password ?? DEFAULT_PASSWORD };
+      // Home-realm discovery: the username's domain decides the tenant (default the home tenant).
+      const tenantOfDomain = directory.byDomain(username.split('@')[1]!)?.id;
+      const user: EntraUser = {
+        username,
+        oid,
+        name: o.name ?? `Test User ${tag}`,
+        password: o.password ?? DEFAULT_PASSWORD,
+        ...(tenantOfDomain !== undefined && tenantOfDomain !== directory.home.id ? { tenantId: tenantOfDomain } : {}),
+      };
       addUser(user);
       return user;
     },
@@ -1789,7 +1894,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       }
       if (path === '/_emulator/users') {
         if (method === 'GET') {
-          return sendJson(res, 200, [...usersByName.values()].map((u) => ({ username: u.username, name: u.name, oid: u.oid, password: u.password })));
+          return sendJson(res, 200, [...usersByName.values()].map((u) => ({ username: u.username, name: u.name, oid: u.oid, password: u.password, tenantId: tidOf(u) })));
         }
         if (method === 'POST') {
           const body = await json();
@@ -1872,12 +1977,16 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     }
     const first = /^\/([^/]+)(\/.*)?$/.exec(path);
     if (first) {
-      const segment = first[1]!.toLowerCase();
-      if (segment === 'organizations' || segment === 'common' || segment === 'contoso.test' || segment === 'contoso.onmicrosoft.com') {
+      // Every tenant and alias authority is served by the one provider, under the home tenant's paths.
+      const authority = directory.authority(first[1]!);
+      if (authority) {
         path = `/${tenantId}${first[2] ?? ''}`;
-      } else if (GUID.test(segment) && segment !== tenantId.toLowerCase()) {
+        if (!(authority.kind === 'tenant' && authority.tenant === directory.home)) (req as { entraAuthority?: Authority }).entraAuthority = authority;
+      } else if (GUID.test(first[1]!)) {
         throw new EntraRequestError(400, 'invalid_tenant', 90002, `Tenant '${first[1]}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
       }
+      if (path === `/${tenantId}/v2.0/adminconsent` && req.method === 'GET') return handleAdminConsent(res, url, authority);
+      req.url = `${path}${url.search}`;
     }
     if (path === discoveryPath) {
       const injected = takeFault(undefined, 'discovery');
@@ -1899,6 +2008,9 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       if (q.has('post_logout_redirect_uri') && !q.has('client_id') && !q.has('id_token_hint')) q.set('client_id', main.clientId);
       const client = stateOf(q.get('client_id')) ?? main;
       adopt(q.get('post_logout_redirect_uri'), client.postLogoutRedirectUris, client.adoptedPostLogoutUris);
+      // How Entra finds the account to sign out at an alias authority: the login_hint claim sent back.
+      const hinted = q.has('logout_hint') ? parseLoginHint(q.get('logout_hint')!) : undefined;
+      client.stats.lastLogoutHint = hinted && usersByOid.has(hinted.oid) ? { oid: hinted.oid, tid: hinted.tid } : null;
       q.delete('logout_hint');
       req.url = `${path}?${q.toString()}`;
       providerCallback(req, res);
@@ -1922,6 +2034,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     clientId: main.clientId,
     authority: `${origin}/${tenantId}`,
     issuer,
+    issuers: tenants.map((t) => issuerOf(origin, t.id)),
+    tenants,
     jwksUri: `${origin}${routes.jwks}`,
     discoveryUrl: `${origin}${discoveryPath}`,
     tokenEndpoint,

@@ -71,6 +71,9 @@ param tokenCacheMemoryMb int
 
 param tokenCacheMemoryTtlSeconds int
 
+@description('ALLOWED_TENANTS (src/config.ts); empty for a single tenant.')
+param allowedTenants string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -196,6 +199,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       SESSION_MEMORY_TTL_SECONDS: string(sessionMemoryTtlSeconds)
       TOKEN_CACHE_MEMORY_MB: string(tokenCacheMemoryMb)
       TOKEN_CACHE_MEMORY_TTL_SECONDS: string(tokenCacheMemoryTtlSeconds)
+      ALLOWED_TENANTS: allowedTenants
     }
   }
 }

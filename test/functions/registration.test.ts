@@ -75,6 +75,8 @@ describe('Azure Functions registration', () => {
       mail: { methods: ['GET'], authLevel: 'anonymous', route: 'api/mail' },
       logout: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/logout' },
       forget: { methods: ['GET', 'POST'], authLevel: 'anonymous', route: 'api/forget' },
+      'admin-consent': { methods: ['GET'], authLevel: 'anonymous', route: 'api/admin-consent' },
+      'admin-consent-callback': { methods: ['GET'], authLevel: 'anonymous', route: 'api/admin-consent/callback' },
     });
   });
 
