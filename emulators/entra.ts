@@ -53,6 +53,7 @@ import type { Duplex } from 'node:stream';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, errors as joseErrors, exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import Provider, { errors as oidcErrors, type ProviderContext } from 'oidc-provider';
 import { errorPage, homePage, signedOutPage, signInPage, signOutPage } from './entra-pages';
+import { EntraRequestError, formatScope, GRAPH, OFFLINE, OIDC_SCOPES, parseScopes, PROVIDER_OIDC_SCOPES, resourceById, toProviderScope, type ResourceDef } from './entra-scopes';
 import { EntraStore } from './entra-store';
 import {
   admits,
@@ -109,10 +110,7 @@ export const EMULATED_MANAGED_IDENTITY = {
     '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-bff-local',
 } as const;
 
-export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
-export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
-export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
-export const STORAGE_RESOURCE = 'https://storage.azure.com';
+export { GRAPH_APP_ID, GRAPH_RESOURCE, KEY_VAULT_RESOURCE, STORAGE_RESOURCE } from './entra-scopes';
 /** Audience of the tokens a managed identity presents as federated credentials. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 const TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
@@ -275,143 +273,6 @@ export interface EntraEmulator {
   readonly servicePrincipalId: string;
   readonly control: EntraControl;
   stop(): Promise<void>;
-}
-
-// -------------------------------------------------------------------------------------------------
-// Resources and scopes
-// -------------------------------------------------------------------------------------------------
-
-interface ResourceDef {
-  readonly id: string;
-  readonly aliases: readonly string[];
-  readonly audience: string;
-  readonly scopes: readonly string[];
-  /** What `<resource>/.default` (or no resource scope at all, for Graph) stands for in delegated requests. */
-  readonly defaultScopes: readonly string[];
-}
-
-const RESOURCES: readonly ResourceDef[] = [
-  {
-    id: GRAPH_RESOURCE,
-    aliases: [GRAPH_APP_ID, 'https://graph.microsoft.com/'],
-    audience: GRAPH_RESOURCE,
-    scopes: [
-      'User.Read', 'User.ReadBasic.All', 'Mail.Read', 'Mail.ReadBasic', 'Mail.ReadWrite', 'Mail.Send',
-      'Calendars.Read', 'Calendars.ReadWrite', 'Contacts.Read', 'Files.Read', 'People.Read',
-    ],
-    defaultScopes: ['User.Read', 'Mail.Read'],
-  },
-  {
-    id: KEY_VAULT_RESOURCE,
-    aliases: ['cfa8b339-82a2-471a-a3c9-0fc0be7a4093', 'https://vault.azure.net/'],
-    audience: KEY_VAULT_RESOURCE,
-    scopes: ['user_impersonation'],
-    defaultScopes: ['user_impersonation'],
-  },
-  {
-    id: STORAGE_RESOURCE,
-    aliases: ['e406a681-f3d4-42a8-90b6-c2b029497af1', 'https://storage.azure.com/'],
-    audience: STORAGE_RESOURCE,
-    scopes: ['user_impersonation'],
-    defaultScopes: ['user_impersonation'],
-  },
-];
-const GRAPH = RESOURCES[0]!;
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
-/**
- * oidc-provider drops `offline_access` unless the request also says prompt=consent (the OpenID
- * Connect rule); Entra does not have that rule. So towards oidc-provider, Entra's offline_access is
- * carried by this scope name instead, which decides whether a refresh token is issued.
- */
-const OFFLINE = 'entra.offline_access';
-const PROVIDER_OIDC_SCOPES = new Set(['openid', 'profile', 'email', OFFLINE]);
-const toProviderScope = (scope: string): string => (scope === 'offline_access' ? OFFLINE : scope);
-
-function resourceById(id: string): ResourceDef | undefined {
-  const wanted = id.replace(/\/+$/, '').toLowerCase();
-  return RESOURCES.find((r) => r.id.toLowerCase() === wanted || r.aliases.some((a) => a.replace(/\/+$/, '').toLowerCase() === wanted));
-}
-
-interface ParsedScopes {
-  readonly oidc: string[];
-  readonly resource: ResourceDef | undefined;
-  readonly names: string[];
-  readonly isDefault: boolean;
-}
-
-class EntraRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly code: number,
-    readonly text: string,
-  ) {
-    super(`${error}: AADSTS${code}: ${text}`);
-  }
-}
-
-function parseScopes(raw: string | null, tenantId: string): ParsedScopes {
-  const oidc: string[] = [];
-  const names: string[] = [];
-  let resource: ResourceDef | undefined;
-  let isDefault = false;
-  for (const scope of (raw ?? '').split(/\s+/).filter(Boolean)) {
-    const lower = scope.toLowerCase();
-    if (OIDC_SCOPES.has(lower)) {
-      if (!oidc.includes(lower)) oidc.push(lower);
-      continue;
-    }
-    let owner: ResourceDef | undefined;
-    let name = scope;
-    const slash = scope.lastIndexOf('/');
-    if (slash >= 0) {
-      const prefix = scope.slice(0, slash);
-      owner = resourceById(prefix);
-      name = scope.slice(slash + 1);
-      if (!owner) {
-        throw new EntraRequestError(
-          400,
-          'invalid_resource',
-          500011,
-          `The resource principal named ${prefix} was not found in the tenant named ${tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
-        );
-      }
-    } else if (scope.includes(':')) {
-      throw new EntraRequestError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' is not valid.`);
-    } else {
-      owner = GRAPH;
-    }
-    if (resource && resource !== owner) {
-      throw new EntraRequestError(
-        400,
-        'invalid_scope',
-        28000,
-        `Provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${raw ?? ''} is not valid.`,
-      );
-    }
-    resource = owner;
-    if (name === '.default') {
-      isDefault = true;
-      for (const s of owner.defaultScopes) if (!names.includes(s)) names.push(s);
-      continue;
-    }
-    const canonical = owner.scopes.find((s) => s.toLowerCase() === name.toLowerCase());
-    if (!canonical) {
-      throw new EntraRequestError(
-        400,
-        'invalid_scope',
-        70011,
-        `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' does not exist on the resource '${owner.id}'.`,
-      );
-    }
-    if (!names.includes(canonical)) names.push(canonical);
-  }
-  return { oidc, resource, names, isDefault };
-}
-
-/** How Entra echoes a resource scope: Graph's short, others prefixed with the resource URI. */
-function formatScope(resource: ResourceDef | undefined, name: string): string {
-  return !resource || resource === GRAPH ? name : `${resource.id}/${name}`;
 }
 
 // -------------------------------------------------------------------------------------------------
