@@ -86,11 +86,24 @@ export function tenantAllowed(allowList: TenantAllowList, tid: string): boolean 
  * Entra's issuer for a tenant: `{authority host}/{tid}/v2.0`. The multi-tenant authorities'
  * discovery documents publish it as the template `https://login.microsoftonline.com/{tenantid}/v2.0`;
  * a v2 ID token carries it with its own `tid` in place (personal accounts too, with their tenant).
- * `cloudInstance` is CLOUD_INSTANCE, ending with a slash.
+ * `cloudInstance` is CLOUD_INSTANCE, ending with a slash; an alias host stands for its cloud's.
  */
 export function expectedIssuer(cloudInstance: string, tid: string): string {
-  return `${cloudInstance}${tid}/v2.0`;
+  const url = new URL(cloudInstance);
+  return `${url.protocol}//${ISSUER_HOST_OF_ALIAS[url.host.toLowerCase()] ?? url.host}${url.pathname}${tid}/v2.0`;
 }
+
+/**
+ * Authority hosts that are aliases of a cloud's own: Entra answers through them, but its v2 tokens
+ * name the cloud's issuer host (Microsoft.Identity.Web accepts the aliases the same way, from
+ * instance discovery's `aliases`).
+ */
+const ISSUER_HOST_OF_ALIAS: Readonly<Record<string, string>> = {
+  'login.windows.net': 'login.microsoftonline.com',
+  'login.microsoft.com': 'login.microsoftonline.com',
+  'sts.windows.net': 'login.microsoftonline.com',
+  'login.chinacloudapi.cn': 'login.partner.microsoftonline.cn',
+};
 
 export type SignInTenantCheck =
   | { readonly ok: true; readonly tid: string }

@@ -101,6 +101,13 @@ describe('Entra issuer rule', () => {
     expect(expectedIssuer('https://127.0.0.1:7443/', PERSONAL_ACCOUNTS_TENANT_ID)).toBe(`https://127.0.0.1:7443/${PERSONAL_ACCOUNTS_TENANT_ID}/v2.0`);
   });
 
+  it("names the cloud's issuer host when CLOUD_INSTANCE is one of its aliases", () => {
+    expect(expectedIssuer('https://login.microsoft.com/', CONTOSO)).toBe(`https://login.microsoftonline.com/${CONTOSO}/v2.0`);
+    expect(expectedIssuer('https://login.windows.net/', CONTOSO)).toBe(`https://login.microsoftonline.com/${CONTOSO}/v2.0`);
+    expect(expectedIssuer('https://login.microsoftonline.us/', CONTOSO)).toBe(`https://login.microsoftonline.us/${CONTOSO}/v2.0`);
+    expect(expectedIssuer('https://login.chinacloudapi.cn/', CONTOSO)).toBe(`https://login.partner.microsoftonline.cn/${CONTOSO}/v2.0`);
+  });
+
   it('accepts an allowed tenant whose iss follows the rule, and a personal account', () => {
     expect(check({ tid: CONTOSO, iss: `${HOST}${CONTOSO}/v2.0` })).toEqual({ ok: true, tid: CONTOSO });
     expect(check({ tid: PERSONAL_ACCOUNTS_TENANT_ID, iss: `${HOST}${PERSONAL_ACCOUNTS_TENANT_ID}/v2.0` }, `${HOST}${PERSONAL_ACCOUNTS_TENANT_ID}/v2.0`)).toEqual({
