@@ -20,7 +20,12 @@ async function rowsOf(user: EntraUser): Promise<string[]> {
   const table = TableClient.fromConnectionString(emulators().tables.connectionString, TABLES.accounts, { allowInsecureConnection: true });
   const partition = `${user.oid}.${user.tenantId ?? emulators().entra.tenantId}`.toLowerCase();
   const keys: string[] = [];
-  for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${partition}'`, select: ['RowKey'] } })) keys.push(String(row.rowKey));
+  try {
+    for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${partition}'`, select: ['RowKey'] } })) keys.push(String(row.rowKey));
+  } catch (error) {
+    // No table yet (this file run alone, before anything was stored): no rows either.
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
   return keys;
 }
 
@@ -154,6 +159,28 @@ describe('multi-tenant sign-in', () => {
       ]);
       expect(await rowsOf(alex)).toEqual([]);
       expect((await json(browser, `${app.url}/api/me`)).status).toBe(401);
+    });
+
+    it("refuses an authorization response whose iss (RFC 9207) is not the user's tenant's issuer: 403 issuer_mismatch, nothing stored", async () => {
+      const app = await appWith({ TENANT_ID: 'organizations', ALLOWED_TENANTS: '*' });
+      const alex = await newUser('fabrikam.test');
+      const browser = new Browser();
+      const page = (await browser.follow(`${app.url}/api/login?returnTo=%2F`)).at(-1)!;
+      const form = parseForm(page.body, page.url);
+      const hops = await browser.follow(form.action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ ...form.fields, username: alex.username, password: alex.password }).toString(),
+      }, 2);
+      const answer = new URL(hops.at(-1)!.location!);
+      expect(answer.searchParams.get('iss')).toBe(`${emulators().entra.url}${fabrikam().id}/v2.0`);
+      // Another tenant's issuer, still a valid instance of the template: only the tid-bound rule refuses it.
+      answer.searchParams.set('iss', `${emulators().entra.url}${home().id}/v2.0`);
+      const callback = await browser.request(answer.href);
+      expect(callback.status).toBe(403);
+      expect(callback.body).toContain('<code>issuer_mismatch</code>');
+      expect(app.logs.filter((l) => l.includes('sign-in refused'))).toEqual([`warning callback: sign-in refused: issuer_mismatch, tenant ${fabrikam().id}; nothing stored`]);
+      expect(await rowsOf(alex)).toEqual([]);
     });
 
     it('a tenant removed from the list since sign-in: login_required saying why, and its rows are removed', async () => {
