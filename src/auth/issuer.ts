@@ -124,10 +124,11 @@ export function checkSignInTenant(input: {
 }): SignInTenantCheck {
   const tid = typeof input.idTokenClaims['tid'] === 'string' ? input.idTokenClaims['tid'] : undefined;
   if (tid === undefined || !GUID.test(tid)) return { ok: false, code: 'issuer_mismatch', tid: undefined };
-  const expected = expectedIssuer(input.cloudInstance, tid.toLowerCase());
-  const iss = input.idTokenClaims['iss'];
-  if (typeof iss !== 'string' || iss.toLowerCase() !== expected.toLowerCase()) return { ok: false, code: 'issuer_mismatch', tid };
-  if (input.responseIss !== undefined && input.responseIss !== null && input.responseIss.toLowerCase() !== expected.toLowerCase()) {
+  // Exact, as OpenID Connect compares issuers (and as the RFC 9207 check before redemption does):
+  // Entra writes the tid in lower case in both.
+  const expected = expectedIssuer(input.cloudInstance, tid);
+  if (input.idTokenClaims['iss'] !== expected) return { ok: false, code: 'issuer_mismatch', tid };
+  if (input.responseIss !== undefined && input.responseIss !== null && input.responseIss !== expected) {
     return { ok: false, code: 'issuer_mismatch', tid };
   }
   if (!tenantAllowed(input.allowList, tid)) return { ok: false, code: 'tenant_not_allowed', tid };

@@ -127,6 +127,7 @@ describe('Entra issuer rule', () => {
       `${HOST}${CONTOSO}/v2.0/`,
       `${HOST}{tenantid}/v2.0`,
       `https://login.microsoftonline.us/${CONTOSO}/v2.0`,
+      `${HOST}${CONTOSO}/v2.0`.toUpperCase(),
     ]) {
       expect(check({ tid: CONTOSO, iss })).toEqual({ ok: false, code: 'issuer_mismatch', tid: CONTOSO });
     }
@@ -144,5 +145,6 @@ describe('Entra issuer rule', () => {
     expect(check(claims, `${HOST}${CONTOSO}/v2.0`)).toEqual({ ok: true, tid: CONTOSO });
     expect(check(claims, `${HOST}${PERSONAL_ACCOUNTS_TENANT_ID}/v2.0`)).toEqual({ ok: false, code: 'issuer_mismatch', tid: CONTOSO });
     expect(check(claims, `${HOST}{tenantid}/v2.0`)).toEqual({ ok: false, code: 'issuer_mismatch', tid: CONTOSO });
+    expect(check(claims, `${HOST}${CONTOSO}/v2.0`.toUpperCase())).toEqual({ ok: false, code: 'issuer_mismatch', tid: CONTOSO });
   });
 });
