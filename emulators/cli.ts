@@ -43,7 +43,9 @@ export interface EmulatorsInfo {
     readonly authority: string;
     readonly issuer: string;
     readonly jwksUri: string;
-    readonly users: readonly { readonly username: string; readonly password: string; readonly name: string; readonly oid: string }[];
+    readonly users: readonly { readonly username: string; readonly password: string; readonly name: string; readonly oid: string; readonly tenantId: string }[];
+    /** The emulated tenants: two organizations (the home tenant first) and the personal-account tenant. */
+    readonly tenants: readonly { readonly id: string; readonly name: string; readonly domains: readonly string[]; readonly personal: boolean }[];
     /** IDENTITY_ENDPOINT / IDENTITY_HEADER for @azure/identity's managed identity (App Service). */
     readonly msiEndpoint: string;
     readonly msiHeader: string;
@@ -165,7 +167,7 @@ export async function startAll(options: CliOptions): Promise<RunningEmulators> {
 
     const keyRing = `k${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`;
     const [graph, keyVault, azurite] = await Promise.all([
-      startGraph({ port: fixed ? FIXED_PORTS.graph : 0, tls, issuer: entra.issuer, jwksUri: entra.jwksUri, audience: GRAPH_AUDIENCES }).then((g: GraphEmulator) => {
+      startGraph({ port: fixed ? FIXED_PORTS.graph : 0, tls, issuer: entra.issuers, jwksUri: entra.jwksUri, audience: GRAPH_AUDIENCES }).then((g: GraphEmulator) => {
         stops.push(() => g.stop());
         return g;
       }),
@@ -221,7 +223,8 @@ export async function startAll(options: CliOptions): Promise<RunningEmulators> {
         authority: entra.authority,
         issuer: entra.issuer,
         jwksUri: entra.jwksUri,
-        users: entra.users.map((u) => ({ username: u.username, password: u.password, name: u.name, oid: u.oid })),
+        users: entra.users.map((u) => ({ username: u.username, password: u.password, name: u.name, oid: u.oid, tenantId: u.tenantId ?? entra.tenantId })),
+        tenants: entra.tenants.map((t) => ({ id: t.id, name: t.name, domains: t.domains, personal: t.personal })),
         msiEndpoint: entra.msiEndpoint,
         msiHeader: entra.msiHeader,
         managedIdentityClientId: entra.managedIdentityClientId,
@@ -287,7 +290,10 @@ async function main(): Promise<void> {
   const { entra, graph, keyVault, tables } = running.info;
   process.stderr.write(
     `emulators: Entra ${entra.url}${entra.tenantId} · Graph ${graph.url} · Key Vault ${keyVault.url} · Tables ${tables.endpoint}\n` +
-      `emulators: sign in as ${entra.users.map((u) => u.username).join(', ')} (password ${entra.users[0]?.password ?? ''})\n`,
+      entra.tenants
+        .map((t) => `emulators: ${t.name} (${t.personal ? 'personal accounts' : 'organization'}, tenant ${t.id}): ${entra.users.filter((u) => u.tenantId === t.id).map((u) => u.username).join(', ')}\n`)
+        .join('') +
+      `emulators: password for every user ${entra.users[0]?.password ?? ''}\n`,
   );
 }
 

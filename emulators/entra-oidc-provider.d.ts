@@ -16,6 +16,8 @@ declare module 'oidc-provider' {
     type: string;
     set(field: string, value: string): void;
     get(field: string): string;
+    /** Koa's response: `get` reads a response header (ctx.get reads the request's). */
+    readonly response: { get(field: string): string };
     readonly host: string;
     readonly oidc: OidcContext;
   }

@@ -10,7 +10,9 @@
  *   {origin}/{tenant}/login/{uid}                             the sign-in page (form fields `username`, `password`)
  *   {origin}/msi/token                                        App Service managed-identity endpoint (IDENTITY_ENDPOINT)
  *   {origin}/_emulator/...                                    admin routes (JSON), see handleAdmin
- * `organizations` and `common` are accepted as tenant aliases.
+ * Several tenants (emulators/entra-tenants.ts): `{tenant}` is a tenant id or verified domain of one
+ * of them, or Entra's `organizations`, `common` and `consumers` authorities (issuer template
+ * `{origin}/{tenantid}/v2.0`); `{tenant}/v2.0/adminconsent` is the admin consent endpoint.
  *
  * What the token endpoint does on top of oidc-provider (a thin layer in front of it, and a
  * post-processing middleware):
@@ -52,7 +54,24 @@ import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, errors as jos
 import Provider, { errors as oidcErrors, type ProviderContext } from 'oidc-provider';
 import { errorPage, homePage, signedOutPage, signInPage, signOutPage } from './entra-pages';
 import { DEFAULT_FRONTCHANNEL_LOGOUT_PATH, FrontchannelTargets, frontchannelFrames, submitAfterFrames } from './entra-frontchannel';
+import { EntraRequestError, formatScope, GRAPH, OFFLINE, OIDC_SCOPES, parseScopes, PROVIDER_OIDC_SCOPES, resourceById, toProviderScope, type ResourceDef } from './entra-scopes';
 import { EntraStore } from './entra-store';
+import {
+  admits,
+  adminConsentRedirect,
+  authoritySegment,
+  discoveryFor,
+  emulatedTenants,
+  issuerOf,
+  listedAccounts,
+  loginHintOf,
+  notAdmittedMessage,
+  OTHER_TENANT_USERS,
+  parseLoginHint,
+  TenantDirectory,
+  type Authority,
+  type EmulatedTenant,
+} from './entra-tenants';
 
 // -------------------------------------------------------------------------------------------------
 // Public types and seed data
@@ -66,6 +85,8 @@ export interface EntraUser {
   readonly name: string;
   /** Object id (`oid` claim), a fixed GUID. */
   readonly oid: string;
+  /** The user's tenant (`tid`), one of emulators/entra-tenants.ts; default the home tenant. */
+  readonly tenantId?: string;
 }
 
 export const DEFAULT_PASSWORD = 'Passw0rd!';
@@ -90,10 +111,7 @@ export const EMULATED_MANAGED_IDENTITY = {
     '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-bff-local',
 } as const;
 
-export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
-export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
-export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
-export const STORAGE_RESOURCE = 'https://storage.azure.com';
+export { GRAPH_APP_ID, GRAPH_RESOURCE, KEY_VAULT_RESOURCE, STORAGE_RESOURCE } from './entra-scopes';
 /** Audience of the tokens a managed identity presents as federated credentials. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 const TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
@@ -159,6 +177,10 @@ export interface EntraStats {
   lastTokenClaims: string | null;
   /** Per user (username). */
   byUser: Record<string, UserStats>;
+  /** The account the last end-session request's logout_hint named, or null. */
+  lastLogoutHint: { oid: string; tid: string } | null;
+  /** Admin consents granted, by tenant id. */
+  adminConsents: Record<string, number>;
 }
 
 export interface EntraOptions {
@@ -238,6 +260,10 @@ export interface EntraEmulator {
   /** url + tenantId */
   readonly authority: string;
   readonly issuer: string;
+  /** The issuer of every emulated tenant (user tokens carry their own tenant's). */
+  readonly issuers: readonly string[];
+  /** The emulated tenants (entra-tenants.ts), the home tenant first. */
+  readonly tenants: readonly EmulatedTenant[];
   readonly jwksUri: string;
   readonly discoveryUrl: string;
   readonly tokenEndpoint: string;
@@ -254,143 +280,6 @@ export interface EntraEmulator {
   readonly servicePrincipalId: string;
   readonly control: EntraControl;
   stop(): Promise<void>;
-}
-
-// -------------------------------------------------------------------------------------------------
-// Resources and scopes
-// -------------------------------------------------------------------------------------------------
-
-interface ResourceDef {
-  readonly id: string;
-  readonly aliases: readonly string[];
-  readonly audience: string;
-  readonly scopes: readonly string[];
-  /** What `<resource>/.default` (or no resource scope at all, for Graph) stands for in delegated requests. */
-  readonly defaultScopes: readonly string[];
-}
-
-const RESOURCES: readonly ResourceDef[] = [
-  {
-    id: GRAPH_RESOURCE,
-    aliases: [GRAPH_APP_ID, 'https://graph.microsoft.com/'],
-    audience: GRAPH_RESOURCE,
-    scopes: [
-      'User.Read', 'User.ReadBasic.All', 'Mail.Read', 'Mail.ReadBasic', 'Mail.ReadWrite', 'Mail.Send',
-      'Calendars.Read', 'Calendars.ReadWrite', 'Contacts.Read', 'Files.Read', 'People.Read',
-    ],
-    defaultScopes: ['User.Read', 'Mail.Read'],
-  },
-  {
-    id: KEY_VAULT_RESOURCE,
-    aliases: ['cfa8b339-82a2-471a-a3c9-0fc0be7a4093', 'https://vault.azure.net/'],
-    audience: KEY_VAULT_RESOURCE,
-    scopes: ['user_impersonation'],
-    defaultScopes: ['user_impersonation'],
-  },
-  {
-    id: STORAGE_RESOURCE,
-    aliases: ['e406a681-f3d4-42a8-90b6-c2b029497af1', 'https://storage.azure.com/'],
-    audience: STORAGE_RESOURCE,
-    scopes: ['user_impersonation'],
-    defaultScopes: ['user_impersonation'],
-  },
-];
-const GRAPH = RESOURCES[0]!;
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
-/**
- * oidc-provider drops `offline_access` unless the request also says prompt=consent (the OpenID
- * Connect rule); Entra does not have that rule. So towards oidc-provider, Entra's offline_access is
- * carried by this scope name instead, which decides whether a refresh token is issued.
- */
-const OFFLINE = 'entra.offline_access';
-const PROVIDER_OIDC_SCOPES = new Set(['openid', 'profile', 'email', OFFLINE]);
-const toProviderScope = (scope: string): string => (scope === 'offline_access' ? OFFLINE : scope);
-
-function resourceById(id: string): ResourceDef | undefined {
-  const wanted = id.replace(/\/+$/, '').toLowerCase();
-  return RESOURCES.find((r) => r.id.toLowerCase() === wanted || r.aliases.some((a) => a.replace(/\/+$/, '').toLowerCase() === wanted));
-}
-
-interface ParsedScopes {
-  readonly oidc: string[];
-  readonly resource: ResourceDef | undefined;
-  readonly names: string[];
-  readonly isDefault: boolean;
-}
-
-class EntraRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly code: number,
-    readonly text: string,
-  ) {
-    super(`${error}: AADSTS${code}: ${text}`);
-  }
-}
-
-function parseScopes(raw: string | null, tenantId: string): ParsedScopes {
-  const oidc: string[] = [];
-  const names: string[] = [];
-  let resource: ResourceDef | undefined;
-  let isDefault = false;
-  for (const scope of (raw ?? '').split(/\s+/).filter(Boolean)) {
-    const lower = scope.toLowerCase();
-    if (OIDC_SCOPES.has(lower)) {
-      if (!oidc.includes(lower)) oidc.push(lower);
-      continue;
-    }
-    let owner: ResourceDef | undefined;
-    let name = scope;
-    const slash = scope.lastIndexOf('/');
-    if (slash >= 0) {
-      const prefix = scope.slice(0, slash);
-      owner = resourceById(prefix);
-      name = scope.slice(slash + 1);
-      if (!owner) {
-        throw new EntraRequestError(
-          400,
-          'invalid_resource',
-          500011,
-          `The resource principal named ${prefix} was not found in the tenant named ${tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
-        );
-      }
-    } else if (scope.includes(':')) {
-      throw new EntraRequestError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' is not valid.`);
-    } else {
-      owner = GRAPH;
-    }
-    if (resource && resource !== owner) {
-      throw new EntraRequestError(
-        400,
-        'invalid_scope',
-        28000,
-        `Provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${raw ?? ''} is not valid.`,
-      );
-    }
-    resource = owner;
-    if (name === '.default') {
-      isDefault = true;
-      for (const s of owner.defaultScopes) if (!names.includes(s)) names.push(s);
-      continue;
-    }
-    const canonical = owner.scopes.find((s) => s.toLowerCase() === name.toLowerCase());
-    if (!canonical) {
-      throw new EntraRequestError(
-        400,
-        'invalid_scope',
-        70011,
-        `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' does not exist on the resource '${owner.id}'.`,
-      );
-    }
-    if (!names.includes(canonical)) names.push(canonical);
-  }
-  return { oidc, resource, names, isDefault };
-}
-
-/** How Entra echoes a resource scope: Graph's short, others prefixed with the resource URI. */
-function formatScope(resource: ResourceDef | undefined, name: string): string {
-  return !resource || resource === GRAPH ? name : `${resource.id}/${name}`;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -505,6 +394,8 @@ function emptyStats(): EntraStats {
     lastAuthorizeClaims: null,
     lastTokenClaims: null,
     byUser: {},
+    lastLogoutHint: null,
+    adminConsents: {},
   };
 }
 
@@ -622,7 +513,10 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
   const logErrors = options.logErrors ?? true;
 
   // Users: accountId inside oidc-provider is the oid; `sub` is pairwise per app, as in Entra.
-  const seededUsers = [...(options.users ?? SEED_USERS)];
+  const seededUsers = [...(options.users ?? [...SEED_USERS, ...OTHER_TENANT_USERS])];
+  const tenants = emulatedTenants(tenantId.toLowerCase());
+  const directory = new TenantDirectory(tenants, tenants[0]!);
+  const tidOf = (user: EntraUser): string => directory.tenantOf(user).id;
   const usersByName = new Map<string, EntraUser>();
   const usersByOid = new Map<string, EntraUser>();
   const addUser = (u: EntraUser): void => {
@@ -785,6 +679,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       email: ['email'],
     },
     conformIdTokenClaims: false,
+    // Which authority (tenant or alias) the authorize request came through, for the sign-in page.
+    extraParams: ['entra_authority'],
     responseTypes: ['code'],
     // accountId is the user's oid; the pairwise `sub` (per app, as in Entra) is written into the
     // tokens by the JWT customizer and by re-signing the id token (oidc-provider's own pairwise
@@ -868,6 +764,9 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
             const user = token.accountId ? usersByOid.get(token.accountId) : undefined;
             if (token.accountId) p['sub'] = pairwiseSub(token.accountId, client.clientId);
             if (user) {
+              // The user's own tenant issues the token (Entra's multi-tenant issuer rule).
+              p['tid'] = tidOf(user);
+              p['iss'] = issuerOf(origin, tidOf(user));
               p['oid'] = user.oid;
               p['name'] = user.name;
               p['preferred_username'] = user.username;
@@ -901,7 +800,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
         accountId: oid,
         claims: async () => ({
           sub: oid, // replaced by the pairwise identifier
-          tid: tenantId,
+          tid: tidOf(user),
           ver: '2.0',
           oid: user.oid,
           name: user.name,
@@ -959,6 +858,17 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
   provider.use(async (ctx, next) => {
     await next();
     const route = ctx.oidc?.route;
+    if ((route === 'resume' || route === 'authorization') && (ctx.status === 302 || ctx.status === 303)) {
+      // RFC 9207's `iss` in the authorization response: the signed-in user's own tenant's issuer.
+      const user = ctx.oidc.session?.accountId ? usersByOid.get(ctx.oidc.session.accountId) : undefined;
+      const location = ctx.response.get('location');
+      if (user && location && /[?&]iss=/.test(location)) {
+        const target = new URL(location);
+        target.searchParams.set('iss', issuerOf(origin, tidOf(user)));
+        ctx.set('location', target.href);
+      }
+      return;
+    }
     if (route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
       body['token_endpoint_auth_methods_supported'] = ['client_secret_post', 'private_key_jwt', 'client_secret_basic'];
@@ -968,6 +878,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       body['request_uri_parameter_supported'] = false;
       body['tenant_region_scope'] = null;
       body['cloud_instance_name'] = new URL(origin).host;
+      const authority = (ctx.req as { entraAuthority?: Authority }).entraAuthority;
+      if (authority) discoveryFor(body, origin, tenantId, authority);
       return;
     }
     if (route !== 'token') return;
@@ -994,10 +906,19 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     return typeof sid === 'string' ? sid : undefined;
   }
 
-  /** The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid), and `sid`. */
+  /**
+   * The id token with Entra's pairwise `sub` (oidc-provider signed it with sub = oid), the user's
+   * tenant as `iss`/`tid`, the `login_hint` optional claim the app registers (entra-app.json), and `sid`.
+   */
   async function withPairwiseSub(idToken: string, clientId: string, sid?: string): Promise<string> {
     const payload = decodeJwt(idToken) as Record<string, unknown>;
     if (typeof payload['sub'] !== 'string') return idToken;
+    const user = usersByOid.get(payload['sub']);
+    if (user) {
+      payload['tid'] = tidOf(user);
+      payload['iss'] = issuerOf(origin, tidOf(user));
+      payload['login_hint'] = loginHintOf(user.oid, tidOf(user));
+    }
     payload['sub'] = pairwiseSub(payload['sub'], clientId);
     if (sid !== undefined) payload['sid'] = sid;
     return new SignJWT(payload).setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid }).sign(privateKey);
@@ -1036,7 +957,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     const accountId = entities.Account?.accountId;
     const user = accountId ? usersByOid.get(accountId) : undefined;
     if (user && info?.clientInfo) {
-      out['client_info'] = Buffer.from(JSON.stringify({ uid: user.oid, utid: tenantId })).toString('base64url');
+      out['client_info'] = Buffer.from(JSON.stringify({ uid: user.oid, utid: tidOf(user) })).toString('base64url');
     }
     if (grantType === 'authorization_code') {
       client.stats.authorizationCodeRedemptions += 1;
@@ -1489,6 +1410,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       recordClaims(client, 'authorize', params.get('claims'));
     }
     params.delete('claims');
+    params.set('entra_authority', authoritySegment((req as { entraAuthority?: Authority }).entraAuthority ?? { kind: 'tenant', tenant: directory.home }));
     // Its `sub` is the pairwise one, which oidc-provider would not recognise; Entra uses login_hint/sid.
     params.delete('id_token_hint');
     const prompt = params.get('prompt');
@@ -1520,7 +1442,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', `AADSTS${e.code}: ${e.text}`));
       return;
     }
-    req.url = `${url.pathname}?${params.toString()}`;
+    req.url = `${routes.authorization}?${params.toString()}`; // alias authorities share the provider's route
     providerCallback(req, res);
   }
 
@@ -1541,14 +1463,16 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     const client = stateOf(typeof details.params['client_id'] === 'string' ? details.params['client_id'] : undefined) ?? main;
     const action = `${loginPrefix}${uid}`;
     const loginHint = typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : '';
+    const domainHint = typeof details.params['domain_hint'] === 'string' ? details.params['domain_hint'] : undefined;
+    const authority = directory.authority(String(details.params['entra_authority'] ?? tenantId)) ?? { kind: 'tenant', tenant: directory.home };
     const page = (error?: string, username?: string): string =>
       signInPage({
         action,
         appName: client.appName,
-        tenantId,
+        tenantId: authoritySegment(authority),
         ...(error !== undefined ? { error } : {}),
         username: username ?? loginHint,
-        testAccounts: seededUsers.map((u) => ({ username: u.username, name: u.name })),
+        testAccounts: listedAccounts(seededUsers, directory, authority, domainHint).map((u) => ({ username: u.username, name: u.name })),
         passwordHint: seededUsers.every((u) => u.password === DEFAULT_PASSWORD) ? DEFAULT_PASSWORD : '(see the emulator configuration)',
       });
 
@@ -1601,9 +1525,43 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       sendHtml(res, 200, page("Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)", username));
       return;
     }
+    if (!admits(authority, directory.tenantOf(user))) {
+      client.stats.failedSignIns += 1;
+      sendHtml(res, 200, page(notAdmittedMessage(authority, user.username, directory.tenantOf(user)), username));
+      return;
+    }
     client.stats.signIns += 1;
     userStats(client, user).signIns += 1;
     await provider.interactionFinished(req, res, { login: { accountId: user.oid, amr: ['pwd'], remember: true } }, { mergeWithLastSubmission: false });
+  }
+
+  // --- admin consent (v2) ---------------------------------------------------------------------------
+
+  /**
+   * `/{tenant}/v2.0/adminconsent?client_id&scope&redirect_uri&state`: the emulated administrator
+   * always approves. For a tenant authority the outcome names that tenant; under `organizations`
+   * the administrator's tenant comes from `login_hint` (home-realm discovery), else the home tenant.
+   */
+  function handleAdminConsent(res: ServerResponse, url: URL, authority: Authority | undefined): void {
+    const q = url.searchParams;
+    const request = { clientId: q.get('client_id'), redirectUri: q.get('redirect_uri'), state: q.get('state'), scope: q.get('scope') };
+    const client = stateOf(request.clientId);
+    if (!client) return sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', `AADSTS700016: Application with identifier '${request.clientId ?? ''}' was not found.`));
+    if (!request.redirectUri || !(client.redirectUris.includes(request.redirectUri) || loopbackMatch(request.redirectUri, client.redirectUris))) {
+      return sendHtml(res, 400, errorPage('Sorry, but we’re having trouble signing you in', 'AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.'));
+    }
+    const hinted = q.get('login_hint')?.split('@')[1];
+    const tenant =
+      authority?.kind === 'tenant' ? authority.tenant : authority === undefined ? directory.home : hinted ? directory.byDomain(hinted) : directory.home;
+    const outcome =
+      tenant === undefined
+        ? { error: 'invalid_request', description: 'AADSTS50020: The administrator account was not found in any tenant.' }
+        : tenant.personal || authority?.kind === 'alias' && authority.alias !== 'organizations'
+          ? { error: 'invalid_request', description: 'AADSTS90093: Admin consent is only available for work or school accounts (use /organizations or a tenant).' }
+          : { tenant };
+    if ('tenant' in outcome) client.stats.adminConsents[outcome.tenant.id] = (client.stats.adminConsents[outcome.tenant.id] ?? 0) + 1;
+    res.writeHead(302, { location: adminConsentRedirect(request, outcome), 'cache-control': 'no-store' });
+    res.end();
   }
 
   // --- managed identity (App Service flavour) ----------------------------------------------------
@@ -1760,7 +1718,15 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       if (!/^[^\s@]+@[^\s@]+$/.test(username)) throw new TypeError('username must look like an email address');
       const oid = o.oid ?? randomUUID();
       if (!GUID.test(oid)) throw new TypeError('oid must be a GUID');
-      const user: EntraUser = { username, oid, name: o.name ?? `Test User ${tag}`, password: o.password ?? DEFAULT_PASSWORD };
+      // Home-realm discovery: the username's domain decides the tenant (default the home tenant).
+      const tenantOfDomain = directory.byDomain(username.split('@')[1]!)?.id;
+      const user: EntraUser = {
+        username,
+        oid,
+        name: o.name ?? `Test User ${tag}`,
+        password: o.password ?? DEFAULT_PASSWORD,
+        ...(tenantOfDomain !== undefined && tenantOfDomain !== directory.home.id ? { tenantId: tenantOfDomain } : {}),
+      };
       addUser(user);
       return user;
     },
@@ -1818,7 +1784,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       }
       if (path === '/_emulator/users') {
         if (method === 'GET') {
-          return sendJson(res, 200, [...usersByName.values()].map((u) => ({ username: u.username, name: u.name, oid: u.oid, password: u.password })));
+          return sendJson(res, 200, [...usersByName.values()].map((u) => ({ username: u.username, name: u.name, oid: u.oid, password: u.password, tenantId: tidOf(u) })));
         }
         if (method === 'POST') {
           const body = await json();
@@ -1901,12 +1867,16 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     }
     const first = /^\/([^/]+)(\/.*)?$/.exec(path);
     if (first) {
-      const segment = first[1]!.toLowerCase();
-      if (segment === 'organizations' || segment === 'common' || segment === 'contoso.test' || segment === 'contoso.onmicrosoft.com') {
+      // Every tenant and alias authority is served by the one provider, under the home tenant's paths.
+      const authority = directory.authority(first[1]!);
+      if (authority) {
         path = `/${tenantId}${first[2] ?? ''}`;
-      } else if (GUID.test(segment) && segment !== tenantId.toLowerCase()) {
+        if (!(authority.kind === 'tenant' && authority.tenant === directory.home)) (req as { entraAuthority?: Authority }).entraAuthority = authority;
+      } else if (GUID.test(first[1]!)) {
         throw new EntraRequestError(400, 'invalid_tenant', 90002, `Tenant '${first[1]}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
       }
+      if (path === `/${tenantId}/v2.0/adminconsent` && req.method === 'GET') return handleAdminConsent(res, url, authority);
+      req.url = `${path}${url.search}`;
     }
     if (path === discoveryPath) {
       const injected = takeFault(undefined, 'discovery');
@@ -1928,6 +1898,9 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
       if (q.has('post_logout_redirect_uri') && !q.has('client_id') && !q.has('id_token_hint')) q.set('client_id', main.clientId);
       const client = stateOf(q.get('client_id')) ?? main;
       adopt(q.get('post_logout_redirect_uri'), client.postLogoutRedirectUris, client.adoptedPostLogoutUris);
+      // How Entra finds the account to sign out at an alias authority: the login_hint claim sent back.
+      const hinted = q.has('logout_hint') ? parseLoginHint(q.get('logout_hint')!) : undefined;
+      client.stats.lastLogoutHint = hinted && usersByOid.has(hinted.oid) ? { oid: hinted.oid, tid: hinted.tid } : null;
       q.delete('logout_hint');
       req.url = `${path}?${q.toString()}`;
       providerCallback(req, res);
@@ -1951,6 +1924,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     clientId: main.clientId,
     authority: `${origin}/${tenantId}`,
     issuer,
+    issuers: tenants.map((t) => issuerOf(origin, t.id)),
+    tenants,
     jwksUri: `${origin}${routes.jwks}`,
     discoveryUrl: `${origin}${discoveryPath}`,
     tokenEndpoint,

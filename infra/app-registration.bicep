@@ -23,12 +23,8 @@ param uniqueName string = 'entra-bff-${uniqueString(resourceGroup().id)}'
 @description('The app\'s public origin, PUBLIC_BASE_URL: main.bicep output SERVICE_API_URI (https://<host>, no trailing slash). Every URL in entra-app.json is registered under it.')
 param publicBaseUrl string
 
-@description('AzureADMyOrg for one tenant (TENANT_ID a tenant id or domain), AzureADMultipleOrgs for TENANT_ID=organizations.')
-@allowed([
-  'AzureADMyOrg'
-  'AzureADMultipleOrgs'
-])
-param signInAudience string = 'AzureADMyOrg'
+@description('TENANT_ID of the app (main.bicep parameter entraTenantId): a tenant id or domain, organizations, common or consumers. It decides who the registration signs in (signInAudience). Empty: this tenant.')
+param tenantId string = ''
 
 @description('Object (principal) id of the app\'s managed identity: main.bicep output MANAGED_IDENTITY_PRINCIPAL_ID. When given, the registration trusts it (CLIENT_CREDENTIAL=managedIdentity, no secret). Empty: no federated credential.')
 param managedIdentityPrincipalId string = ''
@@ -41,6 +37,16 @@ param grantAdminConsent bool = false
 
 // What the app sends to Entra and reads from its tokens (see entra-app.json).
 var entraApp = loadJsonContent('entra-app.json')
+
+// Who may sign in, following TENANT_ID (src/auth/issuer.ts): one tenant, any organization, any
+// organization and personal accounts, or personal accounts only. Under organizations and common the
+// app itself narrows it to ALLOWED_TENANTS (main.bicep parameter allowedTenants).
+var signInAudiences = {
+  organizations: 'AzureADMultipleOrgs'
+  common: 'AzureADandPersonalMicrosoftAccount'
+  consumers: 'PersonalMicrosoftAccount'
+}
+var signInAudience = contains(signInAudiences, toLower(tenantId)) ? signInAudiences[toLower(tenantId)] : 'AzureADMyOrg'
 
 // Microsoft Graph and the ids of its delegated permissions (the same in every tenant).
 var graphAppId = '00000003-0000-0000-c000-000000000000'
@@ -55,6 +61,12 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: uniqueName
   displayName: displayName
   signInAudience: signInAudience
+  // Personal accounts need v2 access tokens: Entra refuses a registration whose audience includes
+  // them with requestedAccessTokenVersion null (v1). The app exposes no API, so v2 is right for
+  // every audience.
+  api: {
+    requestedAccessTokenVersion: 2
+  }
   web: {
     // Platform Web (a confidential client): exactly the URLs the app sends (the sign-in callback,
     // and the page sign-out returns to: Entra matches post_logout_redirect_uri against these).

@@ -33,6 +33,9 @@ param principalType string = 'User'
 @description('TENANT_ID: the tenant users sign in from (a GUID, a verified domain or organizations). Empty: this subscription\'s tenant.')
 param entraTenantId string = ''
 
+@description('ALLOWED_TENANTS: tenants whose users may sign in, comma-separated tenant ids, consumers (personal accounts) or * for any. Required when entraTenantId is organizations or common; empty for a single tenant.')
+param allowedTenants string = ''
+
 @description('CLIENT_ID: the app registration\'s application (client) id. Empty until the app is registered; the app then refuses to start and says so.')
 param entraClientId string = ''
 
@@ -239,6 +242,7 @@ module functionApp 'modules/function-app.bicep' = {
     tokenCacheMemoryMb: tokenCacheMemoryMb
     tokenCacheMemoryTtlSeconds: tokenCacheMemoryTtlSeconds
     hstsIncludeSubDomains: hstsIncludeSubDomains
+    allowedTenants: allowedTenants
   }
 }
 

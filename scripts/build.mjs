@@ -108,6 +108,9 @@ const SERVICES_BUNDLE = 'dist/services.js';
  * the bundles, and module state (caches, counters) exists twice.
  */
 const SHARED_WITH_SERVICES = [
+  // Pure functions and constants (ALLOWED_TENANTS parsing for config.ts, the issuer rule); the
+  // allow-list it returns is a plain object with a Set, never checked with instanceof.
+  'src/auth/issuer.ts',
   'src/errors.ts',
   'src/http/cookies.ts',
   'src/http/handle-errors.ts',

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const info = await startEmulators(ca.certPath);
   const host = spawn(process.execPath, [path.join(ROOT, 'dist', 'serve.js')], {
     cwd: ROOT,
-    env: { ...process.env, ...info.env, PUBLIC_BASE_URL: publicBaseUrl, PORT: String(port), NODE_EXTRA_CA_CERTS: ca.certPath },
+    env: { ...process.env, ...info.env, ...tenantSettings(info), PUBLIC_BASE_URL: publicBaseUrl, PORT: String(port), NODE_EXTRA_CA_CERTS: ca.certPath },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(host);
@@ -81,11 +81,24 @@ async function main(): Promise<void> {
     Key Vault   ${info.keyVault.url}
     Tables      ${info.tables.endpoint}
 
+  TENANT_ID=${tenantSettings(info).TENANT_ID}, ALLOWED_TENANTS=${tenantSettings(info).ALLOWED_TENANTS || '(unset)'}
   Sign in as (password ${info.entra.users[0]?.password ?? ''}):
-${info.entra.users.map((u) => `    ${u.username.padEnd(24)} ${u.name}`).join('\n')}
+${info.entra.tenants
+  .map((t) => `    ${t.name} (${t.personal ? 'personal accounts' : 'organization'} ${t.id})\n${info.entra.users.filter((u) => u.tenantId === t.id).map((u) => `      ${u.username.padEnd(24)} ${u.name}`).join('\n')}`)
+  .join('\n')}
 
   Ctrl-C stops everything.
 `);
+}
+
+/**
+ * npm start serves every emulated tenant: TENANT_ID=common with both organizations and personal
+ * accounts allowed, unless TENANT_ID (and ALLOWED_TENANTS) are set in the environment.
+ */
+function tenantSettings(info: EmulatorsInfo): { TENANT_ID: string; ALLOWED_TENANTS: string } {
+  const tenantId = process.env['TENANT_ID'] ?? 'common';
+  const allowed = process.env['ALLOWED_TENANTS'] ?? (tenantId === 'common' ? [...info.entra.tenants.filter((t) => !t.personal).map((t) => t.id), 'consumers'].join(',') : '');
+  return { TENANT_ID: tenantId, ALLOWED_TENANTS: allowed };
 }
 
 process.once('SIGINT', () => stopAll(0));

@@ -6,6 +6,8 @@
  * every missing or invalid setting and what to set, instead of failing one request at a time.
  */
 
+import { parseAllowedTenants, tenantMode, type TenantAllowList, type TenantMode } from './auth/issuer';
+
 export type ClientCredentialKind = 'secret' | 'certificate' | 'managedIdentity';
 
 export interface SettingSpec {
@@ -22,7 +24,11 @@ export interface SettingSpec {
 
 /** Every setting the code reads. The infra contract test compares this list with main.bicep. */
 export const SETTINGS = [
-  { name: 'TENANT_ID', description: 'Entra tenant id (a GUID), or `organizations` for any work or school account.' },
+  {
+    name: 'TENANT_ID',
+    description:
+      'Entra tenant id (a GUID) or verified domain for one tenant; `organizations` for work or school accounts, `common` for those and personal accounts, `consumers` for personal accounts only (see ALLOWED_TENANTS).',
+  },
   { name: 'CLIENT_ID', description: 'The app registration\'s application (client) id.' },
   {
     name: 'CLOUD_INSTANCE',
@@ -96,6 +102,11 @@ export const SETTINGS = [
     description:
       'true or false: whether the Strict-Transport-Security header (max-age one year, on every response) also covers every subdomain of the app\'s host.',
   },
+  {
+    name: 'ALLOWED_TENANTS',
+    description:
+      'Tenants whose users may sign in, comma-separated tenant ids, `consumers` for personal accounts, or `*` for any; required when TENANT_ID is organizations or common, else unset.',
+  },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];
@@ -131,6 +142,10 @@ export interface Config {
   readonly tokenCacheMemory: { readonly maxBytes: number; readonly ttlSeconds: number };
   /** Strict-Transport-Security's includeSubDomains (HSTS_INCLUDE_SUBDOMAINS). */
   readonly hstsIncludeSubDomains: boolean;
+  /** What TENANT_ID signs in: one tenant, or one of Entra's multi-tenant authorities. */
+  readonly tenantMode: TenantMode;
+  /** ALLOWED_TENANTS: whose sign-ins the callback accepts (src/auth/issuer.ts). */
+  readonly allowedTenants: TenantAllowList;
 }
 
 export class ConfigError extends Error {
@@ -211,8 +226,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const tenantId = required('TENANT_ID', 'your Entra tenant id (a GUID) or "organizations"');
   if (tenantId && !GUID.test(tenantId) && !TENANT_ALIASES.has(tenantId) && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(tenantId)) {
-    problems.push(`TENANT_ID must be a tenant GUID, a verified domain, or "organizations" ("${tenantId}").`);
+    problems.push(`TENANT_ID must be a tenant GUID, a verified domain, "organizations", "common" or "consumers" ("${tenantId}").`);
   }
+  const allowed = parseAllowedTenants(raw('ALLOWED_TENANTS'), tenantId || 'organizations');
+  if (tenantId) problems.push(...allowed.problems);
   const clientId = required('CLIENT_ID', 'the application (client) id of your app registration');
   if (clientId && !GUID.test(clientId)) problems.push(`CLIENT_ID must be a GUID ("${clientId}").`);
 
@@ -318,6 +335,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     tokenCacheMemory: { maxBytes: Math.round(memoryMb * 1024 * 1024), ttlSeconds: memoryTtl },
     hstsIncludeSubDomains: hstsText === 'true',
+    tenantMode: tenantMode(tenantId),
+    allowedTenants: allowed.allowList,
   };
 }
 

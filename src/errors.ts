@@ -34,6 +34,8 @@ export const ErrorCode = {
   ISSUER_MISMATCH: 'issuer_mismatch',
   /** GET /api/ready: a dependency (storage, Key Vault, the authority) is not answering. */
   NOT_READY: 'not_ready',
+  /** The account's tenant is not in ALLOWED_TENANTS (at sign-in: 403; later: login_required). */
+  TENANT_NOT_ALLOWED: 'tenant_not_allowed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -84,6 +84,8 @@ export function createRoutes(services: ServicesProvider, options: RouteOptions =
     { name: 'logout-frontchannel', methods: ['GET'], path: '/api/logout/frontchannel', handler: service('api', 'frontchannelLogout') },
     // Readiness asks the dependencies (cached a few seconds): behind the services, unlike health.
     { name: 'ready', methods: ['GET'], path: '/api/ready', handler: service('api', 'ready') },
+    { name: 'admin-consent', methods: ['GET'], path: '/api/admin-consent', handler: service('page', 'adminConsent') },
+    { name: 'admin-consent-callback', methods: ['GET'], path: '/api/admin-consent/callback', handler: service('page', 'adminConsentCallback') },
   ];
   return routes.map((route) => ({ ...route, handler: withStrictTransportSecurity(route.handler, hsts) }));
 }

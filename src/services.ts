@@ -25,6 +25,7 @@ import type { Clock } from './clock';
 import type { Config } from './config';
 import { createServices, lazyServices } from './create-services';
 import { AppError, ErrorCode } from './errors';
+import { adminConsent, adminConsentCallback } from './functions/admin-consent';
 import { callback } from './functions/callback';
 import { devices } from './functions/devices';
 import { forget } from './functions/forget';
@@ -81,7 +82,7 @@ export type ServicesProvider = () => Promise<Services>;
 
 type ServiceHandler = (services: Services, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-const HANDLERS = { home, login, callback, me, mail, logout, forget, sessionsList, sessionEnd, sessionsEndOthers, frontchannelLogout, devices, ready } satisfies Record<string, ServiceHandler>;
+const HANDLERS = { home, login, callback, me, mail, logout, forget, sessionsList, sessionEnd, sessionsEndOthers, frontchannelLogout, devices, ready, adminConsent, adminConsentCallback } satisfies Record<string, ServiceHandler>;
 
 /** The routes whose handler needs the services (src/routes.ts names them). */
 export type ServiceRouteName = keyof typeof HANDLERS;

@@ -72,6 +72,8 @@ param tokenCacheMemoryMb int
 param tokenCacheMemoryTtlSeconds int
 
 param hstsIncludeSubDomains string
+@description('ALLOWED_TENANTS (src/config.ts); empty for a single tenant.')
+param allowedTenants string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -199,6 +201,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       TOKEN_CACHE_MEMORY_MB: string(tokenCacheMemoryMb)
       TOKEN_CACHE_MEMORY_TTL_SECONDS: string(tokenCacheMemoryTtlSeconds)
       HSTS_INCLUDE_SUBDOMAINS: hstsIncludeSubDomains
+      ALLOWED_TENANTS: allowedTenants
     }
   }
 }

@@ -3,6 +3,7 @@ import { withCredentialRetry } from '../auth/credential-retry';
 import { takeTransaction, transactionCookieValues, TRANSACTION_TTL_SECONDS } from '../auth/login-transaction';
 import { issuerMatches } from '../auth/msal-app';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
+import { signInTenantRefusal } from '../auth/tenant-gate';
 import { safeReturnTo } from '../auth/return-to';
 import { SILENT_SIGN_IN_REFUSALS } from '../auth/silent-sign-in';
 import { AppError, ErrorCode } from '../errors';
@@ -133,6 +134,9 @@ export async function callback(services: Services, request: HttpRequest, context
     return page(400, ErrorCode.LOGIN_FAILED, 'Microsoft did not return an account for this sign-in. Try again.', retry, clear);
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
+  // Whose sign-in this is decides whether it may be stored at all (ALLOWED_TENANTS, Entra's issuer rule).
+  const refusal = signInTenantRefusal(config, claims, params.get('iss'), context);
+  if (refusal) return page(403, refusal.code, refusal.message, refusal.retryUrl, clear);
   const serializedCache = (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize();
   let started: StartedSession | undefined;
   try {

@@ -1,5 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { loginUrl } from '../auth/claims';
+import { accountOrganization } from '../auth/issuer';
+import { enforceSessionTenant } from '../auth/tenant-gate';
 import { ErrorCode, isAppError } from '../errors';
 import { silentSignInAllowed, silentSignInCookie, silentSignInUrl } from '../auth/silent-sign-in';
 import { html, redirect } from '../http/responses';
@@ -19,8 +21,9 @@ export async function home(services: Services, request: HttpRequest, context: In
 
   const cursor = request.query.get('cursor') ?? undefined;
   const returnTo = '/';
-  const user = { name: session.name, username: session.username };
+  const user = { name: session.name, username: session.username, organization: accountOrganization(session.tenantId) };
   try {
+    await enforceSessionTenant(services, session, returnTo, (m) => context.warn(m));
     const page = await readMail(services, session, { top: 10, unreadOnly: true, cursor }, returnTo);
     return html(
       200,

@@ -1,4 +1,4 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { loginUrl } from '../auth/claims';
 import { loginRequired } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
@@ -93,9 +93,9 @@ export async function readMail(services: Services, session: ActiveSession, mailR
 }
 
 /** GET /api/mail?top=10&unread=true&cursor=...: the user's messages, newest first. */
-export async function mail(services: Services, request: HttpRequest): Promise<HttpResponseInit> {
+export async function mail(services: Services, request: HttpRequest, context?: InvocationContext): Promise<HttpResponseInit> {
   const mailRequest = parseMailRequest(request.query);
-  const session = await requireSession(services, request);
+  const session = await requireSession(services, request, '/', context);
   const page = await readMail(services, session, mailRequest, '/');
   return json(200, { messages: page.messages, nextCursor: page.nextCursor });
 }

@@ -8,6 +8,8 @@ export const APP_NAME = 'Inbox Glance';
 export interface SignedInHeader {
   readonly name: string;
   readonly username: string;
+  /** Whose account: "personal account", or the organization's tenant id. */
+  readonly organization?: string;
 }
 
 export function layout(title: string, content: SafeHtml, user?: SignedInHeader): string {
@@ -25,7 +27,7 @@ export function layout(title: string, content: SafeHtml, user?: SignedInHeader):
 <span class="spacer"></span>
 ${
   user
-    ? htmlTemplate`<span class="who" data-testid="who">Signed in as <strong>${user.name}</strong> (${user.username})</span>
+    ? htmlTemplate`<span class="who" data-testid="who">Signed in as <strong>${user.name}</strong> (${user.username})${user.organization ? htmlTemplate`<span class="muted" data-testid="organization"> · ${user.organization}</span>` : ''}</span>
 <form class="inline-form" method="post" action="/api/logout"><button type="submit" class="button secondary" data-testid="sign-out">Sign out</button></form>`
     : ''
 }

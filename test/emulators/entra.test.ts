@@ -203,9 +203,12 @@ describe('discovery', () => {
     expect(jwks.keys).toEqual([expect.objectContaining({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: expect.any(String) })]);
     expect(jwks.keys[0]).not.toHaveProperty('d');
 
-    // Tenant aliases answer with the tenant's own document; other tenants are unknown.
+    // The tenant's domain answers with the tenant's own document, Entra's alias authorities with the
+    // issuer template (test/flows/tenants.test.ts covers them); unknown tenants are refused.
+    const byDomain = (await (await fetch(`${e().url}contoso.test/v2.0/.well-known/openid-configuration`)).json()) as Record<string, any>;
+    expect(byDomain['issuer']).toBe(doc['issuer']);
     const organizations = (await (await fetch(`${e().url}organizations/v2.0/.well-known/openid-configuration`)).json()) as Record<string, any>;
-    expect(organizations['issuer']).toBe(doc['issuer']);
+    expect(organizations['issuer']).toBe(`${e().url}{tenantid}/v2.0`);
     const other = await fetch(`${e().url}00000000-0000-0000-0000-000000000001/v2.0/.well-known/openid-configuration`);
     expect(other.status).toBe(400);
     expect(((await other.json()) as Record<string, unknown>)['error_codes']).toEqual([90002]);

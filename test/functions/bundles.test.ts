@@ -21,7 +21,7 @@ describe('the built bundles under a stand-in Functions host', () => {
 
   it('registers every route and the timer, and answers /api/health without loading dist/services.js', () => {
     const result = underHost(emulators().env, [['health', '/api/health']]);
-    expect(result.registered.sort()).toEqual(['assets-css', 'assets-devices-js', 'callback', 'devices', 'forget', 'health', 'home', 'login', 'logout', 'logout-frontchannel', 'mail', 'me', 'ready', 'session-end', 'sessions', 'sessions-end-others', 'sweepExpired']);
+    expect(result.registered.sort()).toEqual(['admin-consent', 'admin-consent-callback', 'assets-css', 'assets-devices-js', 'callback', 'devices', 'forget', 'health', 'home', 'login', 'logout', 'logout-frontchannel', 'mail', 'me', 'ready', 'session-end', 'sessions', 'sessions-end-others', 'sweepExpired']);
     expect(result.servicesLoadedAtStart).toBe(false);
     expect(result.calls).toEqual([{ name: 'health', status: 200, body: '{"status":"ok"}', servicesLoaded: false }]);
   });

@@ -82,6 +82,8 @@ describe('Azure Functions registration', () => {
       'session-end': { methods: ['POST'], authLevel: 'anonymous', route: 'api/sessions/{id}/end' },
       'logout-frontchannel': { methods: ['GET'], authLevel: 'anonymous', route: 'api/logout/frontchannel' },
       ready: { methods: ['GET'], authLevel: 'anonymous', route: 'api/ready' },
+      'admin-consent': { methods: ['GET'], authLevel: 'anonymous', route: 'api/admin-consent' },
+      'admin-consent-callback': { methods: ['GET'], authLevel: 'anonymous', route: 'api/admin-consent/callback' },
     });
   });
 

@@ -14,14 +14,19 @@ import { callOf, get, infraFile, named, params, REPO_ROOT, resourcesOfType, stri
 const DEFAULT_ID_TOKEN_CLAIMS = ['aud', 'iss', 'iat', 'idp', 'nbf', 'exp', 'aio', 'c_hash', 'at_hash', 'name', 'nonce', 'oid', 'preferred_username', 'rh', 'sid', 'sub', 'tid', 'uti', 'ver'];
 
 describe('infra/entra-app.json', () => {
-  it('lists the sign-in callback and the page sign-out returns to, as redirect URIs, and the front-channel logout URL', () => {
+  it('lists the sign-in callback, the page sign-out returns to and the admin-consent callback, as redirect URIs, and the front-channel logout URL', () => {
     expect(ENTRA_APP.urls.map(({ path, register, sentAs }) => ({ path, register, sentAs }))).toEqual([
       { path: '/api/callback', register: 'redirectUri', sentAs: 'redirect_uri' },
       { path: '/', register: 'redirectUri', sentAs: 'post_logout_redirect_uri' },
+      { path: '/api/admin-consent/callback', register: 'redirectUri', sentAs: 'redirect_uri' },
       { path: '/api/logout/frontchannel', register: 'logoutUrl', sentAs: 'the front-channel logout URL' },
     ]);
     expect(entraLogoutUrl('https://func-x.azurewebsites.net')).toBe('https://func-x.azurewebsites.net/api/logout/frontchannel');
-    expect(entraRedirectUris('https://func-x.azurewebsites.net')).toEqual(['https://func-x.azurewebsites.net/api/callback', 'https://func-x.azurewebsites.net/']);
+    expect(entraRedirectUris('https://func-x.azurewebsites.net')).toEqual([
+      'https://func-x.azurewebsites.net/api/callback',
+      'https://func-x.azurewebsites.net/',
+      'https://func-x.azurewebsites.net/api/admin-consent/callback',
+    ]);
   });
 
   it('lists every ID token claim the app reads that Entra only sends as an optional claim (login_hint, for logout_hint)', () => {

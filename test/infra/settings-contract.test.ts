@@ -114,6 +114,7 @@ describe('what the code and the tooling rely on', () => {
     expect(origin?.text).toMatch(/^'https:\/\/\$\{[^}]+\}'$/);
     const config = loadConfig({
       TENANT_ID: 'organizations',
+      ALLOWED_TENANTS: '*',
       CLIENT_ID: '11111111-2222-3333-4444-555555555555',
       PUBLIC_BASE_URL: 'https://app.example.com',
       KEY_VAULT_URL: 'https://vault.example.com',

@@ -78,6 +78,8 @@ export interface EntraUser {
   readonly password: string;
   readonly name: string;
   readonly oid: string;
+  /** Set when the user is not of the home tenant (its username's domain decides). */
+  readonly tenantId?: string;
 }
 
 export interface EntraTestClient {
