@@ -38,7 +38,10 @@ export async function home(services: Services, request: HttpRequest, context: In
   } catch (error) {
     if (!isAppError(error)) throw error;
     const url = typeof error.details?.['loginUrl'] === 'string' ? (error.details['loginUrl'] as string) : undefined;
-    if (error.code === ErrorCode.LOGIN_REQUIRED && url !== undefined && !url.includes('claims=') && silentSignInAllowed(request)) {
+    // Not when the account's organization is refused (tenant-gate.ts): Entra would sign it in again,
+    // only for the gate to refuse it once more.
+    const tenantRefused = error.details?.['reason'] === ErrorCode.TENANT_NOT_ALLOWED;
+    if (error.code === ErrorCode.LOGIN_REQUIRED && url !== undefined && !url.includes('claims=') && !tenantRefused && silentSignInAllowed(request)) {
       // The refresh token is gone or refused: one quiet try at Entra first (silent-sign-in.ts).
       context.info('home: login_required; one quiet re-sign-in');
       return redirect(silentSignInUrl(returnTo), { cookies: [silentSignInCookie()] });

@@ -86,7 +86,7 @@ describe('multi-tenant sign-in', () => {
       const { last } = await signIn(browser, app.url, alex);
       expect(last.status).toBe(200);
       expect(last.body).toContain(`organization ${fabrikam().id}`);
-      expect(await json(browser, `${app.url}/api/me`)).toEqual({ status: 200, body: { name: alex.name, username: alex.username, tenantId: fabrikam().id } });
+      expect(await json(browser, `${app.url}/api/me`)).toEqual({ status: 200, body: { name: alex.name, username: alex.username, tenantId: fabrikam().id, idleExpiresAt: expect.any(String), absoluteExpiresAt: expect.any(String) } });
       const mail = await json(browser, `${app.url}/api/mail?top=2`);
       expect(mail.status).toBe(200);
       expect((mail.body['messages'] as unknown[]).length).toBeGreaterThan(0);
