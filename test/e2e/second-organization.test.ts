@@ -60,7 +60,7 @@ describe('a user of the second organization, in a real browser', () => {
     expect(subjects.length).toBeGreaterThan(0);
     // The page's CSP allows no fetch; the browser context's request client sends the same cookies.
     const me = await (await context.request.get(`${app.url}/api/me`)).json();
-    expect(me).toEqual({ name: alex().name, username: alex().username, tenantId: fabrikam().id });
+    expect(me).toEqual({ name: alex().name, username: alex().username, tenantId: fabrikam().id, idleExpiresAt: expect.any(String), absoluteExpiresAt: expect.any(String) });
     await page.screenshot({ path: join(ARTIFACTS, '2-inbox-second-organization.png'), fullPage: true });
   });
 });
