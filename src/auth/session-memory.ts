@@ -2,8 +2,9 @@
  * A session store with a per-instance memory of recently read sessions in front of another store.
  *
  * What it buys: a user's requests within a few seconds of each other (a page load and its API
- * calls, paging through mail) do not each read the session from storage. With the token cache's
- * own memory copy (memory-l1.ts), such a request touches storage not at all.
+ * calls, paging through mail) do not each read the session in full from storage. With the token
+ * cache's own memory copy (memory-l1.ts), such a request makes one small storage read: the
+ * confirmation below.
  *
  * What it trades, exactly:
  * - Sign-out or "forget me" on this instance forgets the memory at once, including what a read

@@ -2,7 +2,8 @@
  * A bounded per-instance copy of recently used token-cache rows (partition -> { data, etag }):
  * least recently used first out when over `maxBytes`, and never trusted longer than `ttlMs`.
  *
- * What it buys: a warm request for a user this instance served recently does no storage read.
+ * What it buys: a warm request for a user this instance served recently reads no token-cache row
+ * from storage (its one storage read is the session's check, session-memory.ts).
  *
  * What it trades, exactly:
  * - A copy may be stale for up to `ttlMs`: another instance may have refreshed the user's tokens.
