@@ -220,10 +220,22 @@ export class TableSessionStore implements SessionStore {
     });
   }
 
+  /**
+   * Deletes the session and its front-channel row, which only the session row names (its sidHash):
+   * one point read first, so a sign-out leaves no sid row behind for the sweep to never find.
+   */
   async delete(ref: SessionRef): Promise<void> {
     await this.guard(async () => {
       const { partitionKey, rowKey } = keysOf(ref);
+      let sidHash: unknown;
+      try {
+        sidHash = (await this.client.getEntity<{ sidHash?: string }>(partitionKey, rowKey, { queryOptions: { select: ['sidHash'] } })).sidHash;
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+        return; // already gone, and its sid row with it
+      }
       await this.deleteIgnoringMissing(partitionKey, rowKey);
+      if (typeof sidHash === 'string' && SID_HASH.test(sidHash)) await this.deleteIgnoringMissing(`${SID_PARTITION_PREFIX}${sidHash}`, rowKey);
     });
   }
 

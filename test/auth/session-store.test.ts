@@ -262,6 +262,24 @@ describe('TableSessionStore on Azurite', () => {
     expect(await sessions.findBySid(sidHash)).toEqual([]);
   });
 
+  it('ending one session (a sign-out) deletes its sid index row too; the other session of that sid keeps its own', async () => {
+    const { client, sessions } = await setUp({ withSink: false });
+    const account = newAccount();
+    const sidHash = hashSid(`end-${randomUUID()}`);
+    const now = Date.now();
+    const first = ref(account);
+    const second = ref(account);
+    await sessions.create(first, record(account, now, { sidHash }));
+    await sessions.create(second, record(account, now, { sidHash }));
+    await sessions.delete(first);
+    expect(await sessions.findBySid(sidHash)).toEqual([{ homeAccountId: account, idHash: second.idHash }]);
+    await sessions.delete(second);
+    expect(await sessions.findBySid(sidHash)).toEqual([]);
+    await expect(client.getEntity(`sid-${sidHash}`, `session-${second.idHash}`)).rejects.toMatchObject({ statusCode: 404 });
+    // Deleting what is gone is quiet.
+    await sessions.delete(second);
+  });
+
   it('the session sweep takes an expired sid index row with its session', async () => {
     const { client, sessions } = await setUp({ withSink: false });
     const account = newAccount();
