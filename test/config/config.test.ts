@@ -1,25 +1,7 @@
 import { ConfigError, loadConfig, SETTINGS } from '../../src/config';
+import { problemsOf, TENANT, validSettings } from '../support/config-env';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const CLIENT = '11111111-2222-3333-4444-555555555555';
-const valid = {
-  TENANT_ID: TENANT,
-  CLIENT_ID: CLIENT,
-  PUBLIC_BASE_URL: 'https://app.example.com',
-  CLIENT_SECRET: 'not-a-real-secret',
-  KEY_RING: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
-  TABLES_CONNECTION_STRING: 'UseDevelopmentStorage=true',
-};
-
-function problemsOf(env: Record<string, string>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const valid = validSettings;
 
 describe('loadConfig', () => {
   it('applies secure defaults and derives the authority and redirect URI', () => {

@@ -1,26 +1,9 @@
 /** TENANT_ID's modes and ALLOWED_TENANTS as loadConfig reads them (the rules are in test/auth/issuer.test.ts). */
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { problemsOf, TENANT, validSettings } from '../support/config-env';
 import { PERSONAL_ACCOUNTS_TENANT_ID } from '../../src/auth/issuer';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const valid = {
-  TENANT_ID: TENANT,
-  CLIENT_ID: '11111111-2222-3333-4444-555555555555',
-  PUBLIC_BASE_URL: 'https://app.example.com',
-  CLIENT_SECRET: 'not-a-real-secret',
-  KEY_RING: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
-  TABLES_CONNECTION_STRING: 'UseDevelopmentStorage=true',
-};
-
-function problemsOf(env: Record<string, string>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const valid = validSettings;
 
 describe('TENANT_ID modes and ALLOWED_TENANTS', () => {
   it('a single tenant needs no allow-list', () => {
