@@ -77,6 +77,13 @@ export class MsalTokenService implements TokenService {
       instruments().tokenAcquisitions.add(1, { source: 'memory' });
       return Promise.resolve(remembered);
     }
+    if (options.sessionConfirmed !== undefined) {
+      const { sessionConfirmed, ...rest } = options;
+      return sessionConfirmed.then((confirmed) => {
+        if (!confirmed) throw loginRequired(loginUrl(options.returnTo ?? '/'), 'You are not signed in. Sign in to continue.');
+        return this.acquire(homeAccountId, scopes, rest);
+      });
+    }
     const key = [homeAccountId, [...scopes].sort().join(' '), options.claims ?? '', options.forceRefresh ? 'force' : ''].join('|');
     const running = this.#inFlight.get(key);
     if (running) {

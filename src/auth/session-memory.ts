@@ -29,7 +29,7 @@
 import type { Clock } from '../clock';
 import { InvalidationLog } from '../cache/invalidation-log';
 import { partitionKeyOf } from '../cache/token-cache-store';
-import type { SessionRecord, SessionRef, SessionStore, StoredSession } from './session-store';
+import type { SessionRecord, SessionRef, SessionStore, StoredSession, UnconfirmedSession } from './session-store';
 
 export interface SessionMemoryOptions {
   readonly ttlMs: number;
@@ -92,6 +92,32 @@ export class RememberingSessionStore implements SessionStore {
       this.#remember(ref, record, this.options.clock());
     }
     return record;
+  }
+
+  /**
+   * As `get`, but a remembered session comes back at once with its confirmation read still under
+   * way, so the caller can overlap that round trip with its own work (GET /api/mail overlaps it
+   * with the Graph call) and must await `confirmed` before it answers or does anything else with
+   * the session. A read from storage comes back confirmed.
+   */
+  async getUnconfirmed(ref: SessionRef): Promise<UnconfirmedSession | undefined> {
+    const key = keyOf(ref);
+    const remembered = this.#remembered.get(key);
+    if (remembered === undefined || this.options.clock() - remembered.readAt >= this.options.ttlMs || this.options.confirmEachUse === false) {
+      const record = await this.get(ref);
+      return record === undefined ? undefined : { record, confirmed: Promise.resolve(true) };
+    }
+    this.#remembered.delete(key);
+    this.#remembered.set(key, remembered);
+    this.stats.hits += 1;
+    const confirmed = this.#stillThere(ref).then((there) => {
+      if (!there) {
+        this.stats.endedElsewhere += 1;
+        this.#forget(ref);
+      }
+      return there;
+    });
+    return { record: remembered.record, confirmed };
   }
 
   async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {

@@ -24,7 +24,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 import { isHomeAccountId, partitionKeyOf } from '../cache/token-cache-store';
 import type { KeyRingSource } from '../crypto/keyring';
 import type { ExpiryIndex } from '../storage/expiry-index';
-import { queryEntities } from '../storage/table-query';
+import { entityExists, queryEntities } from '../storage/table-query';
 import { statusOf, storageUnavailable } from '../storage/tables';
 import { toEntity, toRecord, type SessionEntity, type SessionRecord } from './session-row';
 import { sessionExpiry, sessionExpiryIndex, sweepSessions } from './session-sweep';
@@ -37,9 +37,21 @@ export interface SessionRef {
   readonly idHash: string;
 }
 
+/** A session read whose confirmation in storage may still be under way (session-memory.ts). */
+export interface UnconfirmedSession {
+  readonly record: SessionRecord;
+  /** Resolves false when storage no longer holds the session (ended on another instance). */
+  readonly confirmed: Promise<boolean>;
+}
+
 export interface SessionStore {
   create(ref: SessionRef, record: SessionRecord): Promise<void>;
   get(ref: SessionRef): Promise<SessionRecord | undefined>;
+  /**
+   * As `get`, but a remembered session is handed out before storage confirms it, with the
+   * confirmation still under way; stores without a memory answer it already confirmed.
+   */
+  getUnconfirmed?(ref: SessionRef): Promise<UnconfirmedSession | undefined>;
   touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
   delete(ref: SessionRef): Promise<void>;
   /** How many sessions of the account have reached neither their idle nor their absolute expiry. */
@@ -161,8 +173,9 @@ export class TableSessionStore implements SessionStore {
     return this.guard(async () => {
       const { partitionKey, rowKey } = keysOf(ref);
       try {
-        await this.client.getEntity(partitionKey, rowKey, { queryOptions: { select: ['RowKey'] } });
-        return true;
+        // The Table pipeline alone (table-query.ts), as the first visit's read: this runs on every
+        // warm request, and the SDK's generated-client layer was most of its CPU.
+        return await entityExists(this.client, partitionKey, rowKey);
       } catch (error) {
         if (statusOf(error) === 404) return false;
         throw error;

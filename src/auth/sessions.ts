@@ -104,9 +104,38 @@ export class Sessions {
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */
   async current(request: HttpRequest): Promise<ActiveSession | undefined> {
+    const found = await this.#current(request, false);
+    return found?.session;
+  }
+
+  /**
+   * The signed-in session as `current` finds it, but a remembered one comes with its storage
+   * confirmation still under way (session-memory.ts `getUnconfirmed`): the caller overlaps that
+   * round trip with its own work, and awaits `confirmed` before it answers or acts on the session.
+   */
+  async currentUnconfirmed(request: HttpRequest): Promise<{ session: ActiveSession; confirmed: Promise<boolean> } | undefined> {
+    return this.#current(request, true);
+  }
+
+  async #current(request: HttpRequest, unconfirmed: boolean): Promise<{ session: ActiveSession; confirmed: Promise<boolean> } | undefined> {
     const ref = await this.ref(request);
     if (!ref) return undefined;
+    const read = unconfirmed && this.store.getUnconfirmed ? await this.store.getUnconfirmed(ref) : await this.#confirmedRead(ref);
+    if (!read) return undefined;
+    // No write (a delete on sight, a slide) for a session storage has not confirmed yet.
+    const now = this.clock();
+    const writes = now >= read.record.idleExpiresAt || now >= read.record.absoluteExpiresAt || now - read.record.lastSeenAt >= SLIDE_WRITE_INTERVAL_MS;
+    if (writes && !(await read.confirmed)) return undefined;
+    const session = await this.#active(ref, read.record);
+    return session === undefined ? undefined : { session, confirmed: read.confirmed };
+  }
+
+  async #confirmedRead(ref: SessionRef): Promise<{ record: SessionRecord; confirmed: Promise<boolean> } | undefined> {
     const record = await this.store.get(ref);
+    return record === undefined ? undefined : { record, confirmed: Promise.resolve(true) };
+  }
+
+  async #active(ref: SessionRef, record: SessionRecord): Promise<ActiveSession | undefined> {
     // The row's own account must match the cookie's: a row is only ever found in its own partition.
     if (!record || record.homeAccountId.toLowerCase() !== ref.homeAccountId.toLowerCase()) return undefined;
     const now = this.clock();

@@ -11,6 +11,12 @@ export interface AcquireOptions {
   readonly forceRefresh?: boolean;
   /** Where the loginUrl of a login_required error brings the user back to. */
   readonly returnTo?: string;
+  /**
+   * The session's confirmation in storage, when it may still be under way (Sessions
+   * `currentUnconfirmed`): a token from memory needs no wait, but nothing goes to storage or Entra
+   * (a refresh) for a session until storage has confirmed it; false answers login_required.
+   */
+  readonly sessionConfirmed?: Promise<boolean>;
 }
 
 /** Per-user token operations over the persisted MSAL cache. */

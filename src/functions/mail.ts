@@ -7,7 +7,7 @@ import { ClaimsChallengeError, type MailPage, type MailQuery } from '../graph/ma
 import { json } from '../http/responses';
 import type { Services } from '../services';
 import { instruments } from '../telemetry/instruments';
-import { requireSession } from './me';
+import { notSignedIn, requireSessionUnconfirmed } from './me';
 
 export const MAX_TOP = 50;
 export const DEFAULT_TOP = 10;
@@ -39,7 +39,13 @@ export function parseMailRequest(query: URLSearchParams): MailRequest {
  * Reads one page of the session user's mail through Graph, refreshing the access token silently
  * when needed and answering a CAE claims challenge with one silent retry carrying the claims.
  */
-export async function readMail(services: Services, session: ActiveSession, mailRequest: MailRequest, returnTo: string): Promise<MailPage & { nextCursor: string | null }> {
+export async function readMail(
+  services: Services,
+  session: ActiveSession,
+  mailRequest: MailRequest,
+  returnTo: string,
+  sessionConfirmed?: Promise<boolean>,
+): Promise<MailPage & { nextCursor: string | null }> {
   const sealer = await services.cursorSealer(mailRequest.cursor === undefined ? [] : [mailRequest.cursor]);
   const context = `cursor:${session.homeAccountId}`;
   let nextQuery: string | undefined;
@@ -53,7 +59,7 @@ export async function readMail(services: Services, session: ActiveSession, mailR
   const query: MailQuery = { top: mailRequest.top, unreadOnly: mailRequest.unreadOnly, ...(nextQuery !== undefined ? { nextQuery } : {}) };
   const scopes = services.config.graphScopes;
   const fetchPage = async (options: { claims?: string; forceRefresh?: boolean }): Promise<MailPage> => {
-    const token = await services.tokens.acquire(session.homeAccountId, scopes, { ...options, returnTo });
+    const token = await services.tokens.acquire(session.homeAccountId, scopes, { ...options, returnTo, ...(sessionConfirmed ? { sessionConfirmed } : {}) });
     return services.graph.listMessages(token.accessToken, session.homeAccountId, query);
   };
 
@@ -95,7 +101,16 @@ export async function readMail(services: Services, session: ActiveSession, mailR
 /** GET /api/mail?top=10&unread=true&cursor=...: the user's messages, newest first. */
 export async function mail(services: Services, request: HttpRequest, context?: InvocationContext): Promise<HttpResponseInit> {
   const mailRequest = parseMailRequest(request.query);
-  const session = await requireSession(services, request, '/', context);
-  const page = await readMail(services, session, mailRequest, '/');
+  // A remembered session's confirmation read (the at-once check of "Your devices") runs while the
+  // Graph call does; nothing is answered, and no token is refreshed, before it confirms.
+  const { session, confirmed } = await requireSessionUnconfirmed(services, request, '/', context);
+  let page: Awaited<ReturnType<typeof readMail>>;
+  try {
+    page = await readMail(services, session, mailRequest, '/', confirmed);
+  } catch (error) {
+    if (!(await confirmed)) throw notSignedIn('/');
+    throw error;
+  }
+  if (!(await confirmed)) throw notSignedIn('/');
   return json(200, { messages: page.messages, nextCursor: page.nextCursor });
 }

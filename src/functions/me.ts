@@ -3,17 +3,41 @@ import { loginUrl } from '../auth/claims';
 import { loginRequired } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
 import { enforceSessionTenant } from '../auth/tenant-gate';
+import type { AppError } from '../errors';
 import { json } from '../http/responses';
 import type { Services } from '../services';
 import { tagUser } from '../telemetry/spans';
 
+/** The 401 login_required of a request without a (live) session. */
+export function notSignedIn(returnTo: string): AppError {
+  return loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
+}
+
 /** The signed-in session, or a 401 login_required whose loginUrl brings the user back to `returnTo`. */
 export async function requireSession(services: Services, request: HttpRequest, returnTo = '/', context?: Pick<InvocationContext, 'warn'>): Promise<ActiveSession> {
   const session = await services.sessions.current(request);
-  if (!session) throw loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
+  if (!session) throw notSignedIn(returnTo);
   await enforceSessionTenant(services, session, returnTo, (m) => context?.warn(m));
   tagUser(session.homeAccountId);
   return session;
+}
+
+/**
+ * As `requireSession`, with a remembered session's storage confirmation still under way
+ * (Sessions `currentUnconfirmed`): the caller must await `confirmed`, and answer `notSignedIn`
+ * when it is false, before it answers.
+ */
+export async function requireSessionUnconfirmed(
+  services: Services,
+  request: HttpRequest,
+  returnTo: string,
+  context?: Pick<InvocationContext, 'warn'>,
+): Promise<{ session: ActiveSession; confirmed: Promise<boolean> }> {
+  const found = await services.sessions.currentUnconfirmed(request);
+  if (!found) throw notSignedIn(returnTo);
+  await enforceSessionTenant(services, found.session, returnTo, (m) => context?.warn(m));
+  tagUser(found.session.homeAccountId);
+  return found;
 }
 
 /**

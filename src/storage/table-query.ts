@@ -62,6 +62,22 @@ export async function queryEntities(client: TableClient, filter: string): Promis
   return found;
 }
 
+/**
+ * Whether the entity with these keys exists: a point read selecting the row key alone, through the
+ * same pipeline (`TableClient.getEntity`'s request, without its generated-client layer).
+ */
+export async function entityExists(client: TableClient, partitionKey: string, rowKey: string): Promise<boolean> {
+  const key = (value: string): string => encodeURIComponent(value.replace(/'/g, "''"));
+  const url = `${client.url.replace(/\/$/, '')}/${encodeURIComponent(client.tableName)}(PartitionKey='${key(partitionKey)}',RowKey='${key(rowKey)}')?$select=RowKey`;
+  const request = createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(HEADERS), allowInsecureConnection: url.startsWith('http:') });
+  const response = await client.pipeline.sendRequest(httpClientOf(client), request);
+  if (response.status === 404) return false;
+  if (response.status < 200 || response.status >= 300) {
+    throw new RestError(`Table read answered ${response.status}`, { statusCode: response.status, request, response });
+  }
+  return true;
+}
+
 function toEntity(raw: Record<string, unknown>): Entity {
   const entity: Record<string, unknown> = {};
   for (const key of Object.keys(raw)) {

@@ -131,6 +131,24 @@ describe('RememberingSessionStore', () => {
     expect(inner.gets).toBe(1);
   });
 
+  it('getUnconfirmed hands out a remembered session with its confirmation under way; false when it ended elsewhere', async () => {
+    const { inner, store } = setUp();
+    const a = account();
+    const device = ref(a);
+    await store.create(device, record(a));
+    const live = await store.getUnconfirmed(device);
+    expect(live?.record).toEqual(record(a));
+    expect(await live?.confirmed).toBe(true);
+    await inner.delete(device); // ended on another instance
+    const ended = await store.getUnconfirmed(device);
+    expect(ended?.record).toEqual(record(a)); // handed out before storage answered...
+    expect(await ended?.confirmed).toBe(false); // ...and refused once it did
+    expect(store.stats.endedElsewhere).toBe(1);
+    // Forgotten: the next look reads storage in full, finds nothing, and needs no confirmation.
+    expect(await store.getUnconfirmed(device)).toBeUndefined();
+    expect([inner.gets, inner.exists_]).toEqual([1, 2]);
+  });
+
   it('serves a remembered session for the rest of its TTL when storage cannot confirm it', async () => {
     const { inner, clock, store } = setUp();
     const a = account();

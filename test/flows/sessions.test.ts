@@ -109,6 +109,10 @@ describe('sessions people control', () => {
     const ended = await write(laptop, `/api/sessions/${phoneId}/end`);
     expect([ended.status, ended.body]).toEqual([204, '']);
     expect(await meStatus(phone)).toBe(401);
+    // /api/mail overlaps the check with its Graph call (mail.ts) and answers 401 all the same.
+    const mailAfter = await phone.request(`${other.url}/api/mail?top=1`);
+    expect([mailAfter.status, JSON.parse(mailAfter.body)]).toEqual([401, { error: 'login_required', message: 'You are not signed in. Sign in to continue.', loginUrl: '/api/login?returnTo=%2F' }]);
+    expect((other.services.sessionStore as RememberingSessionStore).stats.endedElsewhere).toBe(1);
     expect(await meStatus(phone, other)).toBe(401); // at once, despite the other instance's memory
     expect((other.services.sessionStore as RememberingSessionStore).stats.endedElsewhere).toBeGreaterThanOrEqual(1);
     expect(await meStatus(laptop)).toBe(200);
