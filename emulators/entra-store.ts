@@ -4,6 +4,7 @@
  * see grants evicted), iteration (revoke everything of one user), and a dynamic `Client` model
  * (redirect URIs and the client record can change at runtime through the admin routes).
  */
+import { markRedeemed } from './entra-rotation';
 
 export interface StoredPayload {
   readonly [key: string]: unknown;
@@ -12,6 +13,9 @@ export interface StoredPayload {
   uid?: string;
   userCode?: string;
   consumed?: number;
+  /** A redeemed refresh token that stays redeemable (reuse detection off; entra-rotation.ts). */
+  rotated?: number;
+  clientId?: string;
   jti?: string;
 }
 
@@ -33,6 +37,9 @@ export class EntraStore {
     private readonly clientMetadata: (clientId: string) => Record<string, unknown> | undefined,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  /** Whether a client's redeemed refresh tokens are marked `consumed` (oidc-provider's reuse detection). */
+  detectsRefreshTokenReuse: (clientId: string | undefined) => boolean = () => true;
 
   /** oidc-provider's `adapter` option: `(model) => adapter`. */
   readonly adapterFactory = (model: string): EntraAdapter => new EntraAdapter(model, this);
@@ -172,7 +179,10 @@ export class EntraAdapter {
 
   async consume(id: string): Promise<void> {
     const payload = this.store.get(this.model, id);
-    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    if (!payload) return;
+    const now = Math.floor(Date.now() / 1000);
+    if (this.model === 'RefreshToken') markRedeemed(payload, this.store.detectsRefreshTokenReuse(payload.clientId), now);
+    else payload.consumed = now;
   }
 
   async destroy(id: string): Promise<void> {

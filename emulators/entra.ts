@@ -24,8 +24,9 @@
  *  - Entra scope syntax: `https://graph.microsoft.com/Mail.Read` or `Mail.Read` (Graph is the
  *    default resource), `<resource>/.default`; one resource per request; mapped to RFC 8707
  *    resource indicators so that access tokens are JWTs for that audience.
- *  - refresh tokens only with offline_access, rotated on every use; redeeming a rotated one fails
- *    with invalid_grant and, when `refreshTokenReuseDetection` is on, revokes the whole grant.
+ *  - refresh tokens only with offline_access, a new one on every use; as in Entra the redeemed one
+ *    stays redeemable until it expires or is revoked, unless `refreshTokenReuseDetection` is on:
+ *    then redeeming it again fails with invalid_grant and revokes the whole grant (entra-rotation.ts).
  *  - `client_info` (base64url of {"uid":oid,"utid":tid}) when the request says client_info=1,
  *    `scope` echoed like Entra (Graph scopes short, OIDC scopes without offline_access),
  *    `ext_expires_in`, and errors shaped like Entra's (AADSTS codes, error_codes, trace ids).
@@ -55,6 +56,7 @@ import Provider, { errors as oidcErrors, type ProviderContext } from 'oidc-provi
 import { errorPage, homePage, signedOutPage, signInPage, signOutPage } from './entra-pages';
 import { DEFAULT_FRONTCHANNEL_LOGOUT_PATH, FrontchannelTargets, frontchannelFrames, submitAfterFrames } from './entra-frontchannel';
 import { EntraRequestError, formatScope, GRAPH, OFFLINE, OIDC_SCOPES, parseScopes, PROVIDER_OIDC_SCOPES, resourceById, toProviderScope, type ResourceDef } from './entra-scopes';
+import { forgiveConsumption, wasRedeemed } from './entra-rotation';
 import { EntraStore } from './entra-store';
 import {
   admits,
@@ -122,7 +124,7 @@ export interface EntraSettings {
   accessTokenTtlSeconds: number;
   /** Lifetime of refresh tokens, seconds. Default 90 days. */
   refreshTokenTtlSeconds: number;
-  /** Redeeming an already-rotated refresh token revokes the whole grant. Default false. */
+  /** Redeeming an already-rotated refresh token revokes the whole grant. Default false: as in Entra, it is redeemed again. */
   refreshTokenReuseDetection: boolean;
   /** Added delay before the token and managed-identity endpoints answer, ms. Default 0. */
   latencyMs: number;
@@ -620,6 +622,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     };
   };
   const store = new EntraStore(clientMetadata);
+  store.detectsRefreshTokenReuse = (clientId) => settingsOf(clientId).refreshTokenReuseDetection;
 
   // The server is created first so the port (and so the issuer) is known before the provider.
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
@@ -1378,7 +1381,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
     }
     const rt = await provider.RefreshToken.find(value, { ignoreExpiration: true });
     if (!rt || rt.clientId !== client.clientId) return; // oidc-provider answers -> mapped to an Entra error
-    if (rt.consumed) {
+    const stored = store.get('RefreshToken', rt.jti);
+    if (stored && wasRedeemed(stored)) {
       client.stats.rotatedRefreshTokenRedemptionAttempts += 1;
       if (client.settings.refreshTokenReuseDetection) {
         client.stats.refreshTokenReuseDetected += 1;
@@ -1390,7 +1394,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
           'The provided grant has been revoked because a refresh token was redeemed twice (refresh token reuse detection), a fresh auth token is needed.',
         );
       }
-      throw new EntraRequestError(400, 'invalid_grant', 70000, 'Provided grant is invalid or malformed. The refresh token was already redeemed (this emulator rotates refresh tokens on every use).');
+      forgiveConsumption(stored); // as Entra: a rotated refresh token stays redeemable
     }
     if (rt.isExpired) {
       throw new EntraRequestError(400, 'invalid_grant', 700082, 'The refresh token has expired due to inactivity. The token was issued on a date older than the allowed inactivity period.');

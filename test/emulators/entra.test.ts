@@ -389,7 +389,7 @@ describe('authorization code + PKCE with msal-node', () => {
 });
 
 describe('refresh tokens', () => {
-  it('rotates the refresh token on every use; a rotated one no longer works', async () => {
+  it('returns a new refresh token on every use; as in Entra, the redeemed one stays redeemable', async () => {
     const signIn = await rawSignIn('megan@contoso.test');
     const rt1 = signIn.body['refresh_token'] as string;
     expect(rt1).toBeTruthy();
@@ -402,16 +402,42 @@ describe('refresh tokens', () => {
     expect(first.body['client_info']).toBeTruthy();
     expect(first.body['id_token']).toBeTruthy();
 
+    // The old token again (say its answer was lost to a client timeout): a full answer, a third token.
     const replay = await refresh(rt1);
-    expect(replay.status).toBe(400);
-    expectEntraError(replay, 'invalid_grant', 70000);
+    expect(replay.status).toBe(200);
+    expect(replay.body['access_token']).toBeTruthy();
+    const rt3 = replay.body['refresh_token'] as string;
+    expect([rt1, rt2]).not.toContain(rt3);
+    expect(replay.body['client_info']).toBe(first.body['client_info']);
 
-    // Without reuse detection the grant survives the replay.
-    const second = await refresh(rt2);
-    expect(second.status).toBe(200);
+    // Every token of the grant still works, the old one a third time too (rt2 and rt3 for the first time).
+    for (const rt of [rt2, rt3, rt1]) expect((await refresh(rt)).status).toBe(200);
     const stats = await admin().stats();
-    expect(stats.rotatedRefreshTokenRedemptionAttempts).toBe(1);
+    expect(stats.rotatedRefreshTokenRedemptionAttempts).toBe(2);
     expect(stats.refreshTokenReuseDetected).toBe(0);
+    expect(stats.refreshTokenRedemptions).toBe(5);
+  });
+
+  it('redeems concurrent uses of one refresh token each, without reuse detection', async () => {
+    const rt1 = (await rawSignIn('megan@contoso.test')).body['refresh_token'] as string;
+    const answers = await Promise.all([refresh(rt1), refresh(rt1), refresh(rt1)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body['refresh_token'])).size).toBe(3);
+    expect((await admin().stats()).refreshTokenReuseDetected).toBe(0);
+  });
+
+  it('a revoked user: the redeemed refresh token and its successor both fail with AADSTS50173', async () => {
+    const lee: EntraUser = await entraAdmin.createUser({ name: 'Lee Rotated' });
+    const rt1 = (await rawSignIn(lee.username)).body['refresh_token'] as string;
+    const rt2 = (await refresh(rt1)).body['refresh_token'] as string;
+    expect((await refresh(rt1)).status).toBe(200);
+
+    expect(await entraAdmin.revokeUser(lee.username)).toBeGreaterThanOrEqual(1);
+    for (const rt of [rt1, rt2]) {
+      const answer = await refresh(rt);
+      expect(answer.status).toBe(400);
+      expectEntraError(answer, 'invalid_grant', 50173);
+    }
   });
 
   it('with reuse detection on, redeeming a rotated refresh token revokes the whole grant', async () => {
@@ -424,6 +450,16 @@ describe('refresh tokens', () => {
     expectEntraError(replay, 'invalid_grant', 50173);
     const victim = await refresh(rt2);
     expectEntraError(victim, 'invalid_grant', 50173);
+    expect((await admin().stats()).refreshTokenReuseDetected).toBe(1);
+  });
+
+  it('turning reuse detection on catches a refresh token rotated while it was off', async () => {
+    const rt1 = (await rawSignIn('megan@contoso.test')).body['refresh_token'] as string;
+    const rt2 = (await refresh(rt1)).body['refresh_token'] as string;
+    await admin().setSettings({ refreshTokenReuseDetection: true });
+
+    expectEntraError(await refresh(rt1), 'invalid_grant', 50173);
+    expectEntraError(await refresh(rt2), 'invalid_grant', 50173);
     expect((await admin().stats()).refreshTokenReuseDetected).toBe(1);
   });
 
