@@ -218,8 +218,9 @@ interface Templates {
   readonly cache: Record<string, unknown>;
 }
 
+/** The account partition a session cookie names: `<id>.<oid>.<tid>.<mac>.<kid>` (src/auth/session-cookie.ts). */
 function partitionOfCookie(cookie: string): string {
-  return /\.([^.]+\.[^.]+)$/.exec(decodeURIComponent(cookie.split('=')[1]!))![1]!.toLowerCase();
+  return decodeURIComponent(cookie.split('=')[1]!).split('.').slice(1, 3).join('.').toLowerCase();
 }
 
 /**
