@@ -155,30 +155,15 @@ export class TableSessionStore implements SessionStore {
     const sink = this.options.tokenCacheRows;
     const receiver = sink?.receiverFor(ref.homeAccountId);
     if (sink && receiver) return this.getWithTokenCache(ref, sink.rowKeyRange, receiver);
-    const entity = await this.guard(async () => {
-      const { partitionKey, rowKey } = keysOf(ref);
-      try {
-        return await this.client.getEntity<SessionEntity>(partitionKey, rowKey);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const entity = await this.guard(() => this.readRow<SessionEntity>(ref));
     return entity === undefined ? undefined : toRecord(this.options.keyRing, entity);
   }
 
   async exists(ref: SessionRef): Promise<boolean> {
-    return this.guard(async () => {
-      const { partitionKey, rowKey } = keysOf(ref);
-      try {
-        // The Table pipeline alone (table-query.ts), as the first visit's read: this runs on every
-        // warm request, and the SDK's generated-client layer was most of its CPU.
-        return await entityExists(this.client, partitionKey, rowKey);
-      } catch (error) {
-        if (statusOf(error) === 404) return false;
-        throw error;
-      }
-    });
+    const { partitionKey, rowKey } = keysOf(ref);
+    // The Table pipeline alone (table-query.ts), as the first visit's read: this runs on every
+    // warm request, and the SDK's generated-client layer was most of its CPU. A 404 answers false.
+    return this.guard(() => entityExists(this.client, partitionKey, rowKey));
   }
 
   async listForAccount(homeAccountId: string): Promise<StoredSession[]> {
@@ -238,16 +223,11 @@ export class TableSessionStore implements SessionStore {
    */
   async delete(ref: SessionRef): Promise<void> {
     await this.guard(async () => {
+      const row = await this.readRow<{ sidHash?: unknown }>(ref, ['sidHash']);
+      if (row === undefined) return; // already gone, and its sid row with it
       const { partitionKey, rowKey } = keysOf(ref);
-      let sidHash: unknown;
-      try {
-        sidHash = (await this.client.getEntity<{ sidHash?: string }>(partitionKey, rowKey, { queryOptions: { select: ['sidHash'] } })).sidHash;
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-        return; // already gone, and its sid row with it
-      }
       await this.deleteIgnoringMissing(partitionKey, rowKey);
-      const sidPartition = sidIndexPartition(sidHash);
+      const sidPartition = sidIndexPartition(row.sidHash);
       if (sidPartition !== undefined) await this.deleteIgnoringMissing(sidPartition, rowKey);
     });
   }
@@ -309,6 +289,17 @@ export class TableSessionStore implements SessionStore {
     const session = rows.find((row) => row.rowKey === rowKey);
     await receiver(session ? rows.filter((row) => row !== session) : rows);
     return session ? toRecord(this.options.keyRing, session as unknown as SessionEntity) : undefined;
+  }
+
+  /** The session's row (only the `select`ed properties, when given), or undefined when there is none. */
+  private async readRow<T extends object>(ref: SessionRef, select?: string[]): Promise<TableEntityResult<T> | undefined> {
+    const { partitionKey, rowKey } = keysOf(ref);
+    try {
+      return await this.client.getEntity<T>(partitionKey, rowKey, select ? { queryOptions: { select } } : {});
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   private async deleteBatch(partitionKey: string, rowKeys: readonly string[]): Promise<void> {
