@@ -17,8 +17,7 @@ export function notSignedIn(returnTo: string): AppError {
 export async function requireSession(services: Services, request: HttpRequest, returnTo = '/', context?: Pick<InvocationContext, 'warn'>): Promise<ActiveSession> {
   const session = await services.sessions.current(request);
   if (!session) throw notSignedIn(returnTo);
-  await enforceSessionTenant(services, session, returnTo, (m) => context?.warn(m));
-  tagUser(session.homeAccountId);
+  await admit(services, session, returnTo, context);
   return session;
 }
 
@@ -35,9 +34,14 @@ export async function requireSessionUnconfirmed(
 ): Promise<{ session: ActiveSession; confirmed: Promise<boolean> }> {
   const found = await services.sessions.currentUnconfirmed(request);
   if (!found) throw notSignedIn(returnTo);
-  await enforceSessionTenant(services, found.session, returnTo, (m) => context?.warn(m));
-  tagUser(found.session.homeAccountId);
+  await admit(services, found.session, returnTo, context);
   return found;
+}
+
+/** What every signed-in request passes: its organization still allowed (tenant-gate.ts), and its span tagged. */
+async function admit(services: Services, session: ActiveSession, returnTo: string, context: Pick<InvocationContext, 'warn'> | undefined): Promise<void> {
+  await enforceSessionTenant(services, session, returnTo, (m) => context?.warn(m));
+  tagUser(session.homeAccountId);
 }
 
 /**
