@@ -17,6 +17,7 @@ import { partitionKeyOf } from '../cache/token-cache-store';
 import { signInErrorPage } from '../web/pages';
 import { html } from '../http/responses';
 import { signInScopes } from './login';
+import { removeTokensIfLast } from './sessions';
 import { instruments } from '../telemetry/instruments';
 import { errorKind, tagUser } from '../telemetry/spans';
 
@@ -182,7 +183,7 @@ async function endReplacedSession(services: Services, previous: SessionRef, sign
   try {
     const replaced = await services.sessions.endReplaced(previous);
     if (replaced !== undefined && partitionKeyOf(replaced) !== partitionKeyOf(signedIn)) {
-      await services.tokens.removeAccount(replaced, { onlyIf: () => services.sessions.noneLeft(replaced) });
+      await removeTokensIfLast(services, { homeAccountId: replaced });
     }
   } catch {
     context.warn('sign-in: the session this browser had before (or its account\'s tokens) could not be removed (storage); expiry and the sweep remove them');
