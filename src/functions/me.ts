@@ -1,17 +1,10 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { loginUrl } from '../auth/claims';
-import { loginRequired } from '../auth/msal-errors';
+import { notSignedIn } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
 import { enforceSessionTenant } from '../auth/tenant-gate';
-import type { AppError } from '../errors';
 import { json } from '../http/responses';
 import type { Services } from '../services';
 import { tagUser } from '../telemetry/spans';
-
-/** The 401 login_required of a request without a (live) session. */
-export function notSignedIn(returnTo: string): AppError {
-  return loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
-}
 
 /** The signed-in session, or a 401 login_required whose loginUrl brings the user back to `returnTo`. */
 export async function requireSession(services: Services, request: HttpRequest, returnTo = '/', context?: Pick<InvocationContext, 'warn'>): Promise<ActiveSession> {
