@@ -3,6 +3,7 @@
  * (oauth2-proxy's isFatalRefreshError, done for msal-node's errors).
  */
 import { AppError, ErrorCode, unavailable } from '../errors';
+import { loginUrl } from './claims';
 
 export type TokenFailure =
   /** The grant is gone (expired, revoked, password reset, consent withdrawn): sign in again. */
@@ -61,6 +62,11 @@ export function classifyTokenError(error: unknown): TokenFailure {
 /** A login_required AppError whose details carry where to sign in again. */
 export function loginRequired(loginUrl: string, message = 'Your session has ended. Sign in again to continue.', cause?: unknown): AppError {
   return new AppError(ErrorCode.LOGIN_REQUIRED, message, { status: 401, cause, details: { loginUrl } });
+}
+
+/** The 401 login_required of a request without a (live) session. */
+export function notSignedIn(returnTo: string): AppError {
+  return loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
 }
 
 export function identityProviderUnavailable(cause: unknown): AppError {

@@ -24,7 +24,7 @@ import { instruments } from '../telemetry/instruments';
 import { loginUrl } from './claims';
 import { withCredentialRetry } from './credential-retry';
 import { neededNetwork, type MsalAppFactory } from './msal-app';
-import { classifyTokenError, identityProviderUnavailable, loginRequired } from './msal-errors';
+import { classifyTokenError, identityProviderUnavailable, loginRequired, notSignedIn } from './msal-errors';
 import type { AccessTokenMemory } from './access-token-memory';
 import type { AccessToken, AcquireOptions, TokenService } from './token-service';
 
@@ -80,7 +80,7 @@ export class MsalTokenService implements TokenService {
     if (options.sessionConfirmed !== undefined) {
       const { sessionConfirmed, ...rest } = options;
       return sessionConfirmed.then((confirmed) => {
-        if (!confirmed) throw loginRequired(loginUrl(options.returnTo ?? '/'), 'You are not signed in. Sign in to continue.');
+        if (!confirmed) throw notSignedIn(options.returnTo ?? '/');
         return this.acquire(homeAccountId, scopes, rest);
       });
     }

@@ -71,21 +71,14 @@ export class RememberingSessionStore implements SessionStore {
   }
 
   async get(ref: SessionRef): Promise<SessionRecord | undefined> {
-    const key = keyOf(ref);
-    const remembered = this.#remembered.get(key);
-    if (remembered !== undefined && this.options.clock() - remembered.readAt < this.options.ttlMs) {
-      if (this.options.confirmEachUse !== false && !(await this.#stillThere(ref))) {
-        this.stats.endedElsewhere += 1;
-        this.#forget(ref);
-        return undefined;
-      }
-      this.#remembered.delete(key);
-      this.#remembered.set(key, remembered);
-      this.stats.hits += 1;
+    const remembered = this.#fresh(ref);
+    if (remembered !== undefined) {
+      if (this.options.confirmEachUse !== false && !(await this.#confirm(ref))) return undefined;
+      this.#hit(ref, remembered);
       return remembered.record;
     }
     this.stats.misses += 1;
-    this.#remembered.delete(key);
+    this.#remembered.delete(keyOf(ref));
     const mark = this.#forgotten.mark();
     const record = await this.inner.get(ref);
     if (record !== undefined && !this.#forgotten.forgottenSince(partitionKeyOf(ref.homeAccountId), mark)) {
@@ -101,23 +94,13 @@ export class RememberingSessionStore implements SessionStore {
    * the session. A read from storage comes back confirmed.
    */
   async getUnconfirmed(ref: SessionRef): Promise<UnconfirmedSession | undefined> {
-    const key = keyOf(ref);
-    const remembered = this.#remembered.get(key);
-    if (remembered === undefined || this.options.clock() - remembered.readAt >= this.options.ttlMs || this.options.confirmEachUse === false) {
+    const remembered = this.options.confirmEachUse === false ? undefined : this.#fresh(ref);
+    if (remembered === undefined) {
       const record = await this.get(ref);
       return record === undefined ? undefined : { record, confirmed: Promise.resolve(true) };
     }
-    this.#remembered.delete(key);
-    this.#remembered.set(key, remembered);
-    this.stats.hits += 1;
-    const confirmed = this.#stillThere(ref).then((there) => {
-      if (!there) {
-        this.stats.endedElsewhere += 1;
-        this.#forget(ref);
-      }
-      return there;
-    });
-    return { record: remembered.record, confirmed };
+    this.#hit(ref, remembered);
+    return { record: remembered.record, confirmed: this.#confirm(ref) };
   }
 
   async touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
@@ -169,6 +152,30 @@ export class RememberingSessionStore implements SessionStore {
   clear(): void {
     this.#forgotten.forgetAll();
     this.#remembered.clear();
+  }
+
+  /** The remembered session, if it was read less than `ttlMs` ago. */
+  #fresh(ref: SessionRef): Remembered | undefined {
+    const remembered = this.#remembered.get(keyOf(ref));
+    return remembered !== undefined && this.options.clock() - remembered.readAt < this.options.ttlMs ? remembered : undefined;
+  }
+
+  /** A remembered session served: counted, and moved to the most recently used end. */
+  #hit(ref: SessionRef, remembered: Remembered): void {
+    const key = keyOf(ref);
+    this.#remembered.delete(key);
+    this.#remembered.set(key, remembered);
+    this.stats.hits += 1;
+  }
+
+  /** Whether a remembered session's row is still there (#stillThere); forgotten when it is not. */
+  async #confirm(ref: SessionRef): Promise<boolean> {
+    const there = await this.#stillThere(ref);
+    if (!there) {
+      this.stats.endedElsewhere += 1;
+      this.#forget(ref);
+    }
+    return there;
   }
 
   /**

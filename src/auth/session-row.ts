@@ -63,6 +63,17 @@ export function hashSid(sid: string): string {
   return createHash('sha256').update(`sid\0${sid}`).digest('hex');
 }
 
+/** A sid hash as hashSid makes it (hex SHA-256), before it names a partition. */
+const SID_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * The partition of a sid's front-channel index rows (`sid-<hashSid(sid)>`, session-store.ts), or
+ * undefined when `sidHash` is not a hash hashSid makes.
+ */
+export function sidIndexPartition(sidHash: unknown): string | undefined {
+  return typeof sidHash === 'string' && SID_HASH.test(sidHash) ? `sid-${sidHash}` : undefined;
+}
+
 function context(partitionKey: string, rowKey: string): string {
   return `${partitionKey}/${rowKey}`;
 }

@@ -26,7 +26,7 @@ import type { KeyRingSource } from '../crypto/keyring';
 import type { ExpiryIndex } from '../storage/expiry-index';
 import { entityExists, queryEntities } from '../storage/table-query';
 import { statusOf, storageUnavailable } from '../storage/tables';
-import { toEntity, toRecord, type SessionEntity, type SessionRecord } from './session-row';
+import { sidIndexPartition, toEntity, toRecord, type SessionEntity, type SessionRecord } from './session-row';
 import { sessionExpiry, sessionExpiryIndex, sweepSessions } from './session-sweep';
 
 export type { SessionRecord } from './session-row';
@@ -100,9 +100,6 @@ const ROWS_END = 'session.';
 /** A transaction holds at most 100 operations. */
 const MAX_TRANSACTION_OPS = 100;
 
-const SID_PARTITION_PREFIX = 'sid-';
-const SID_HASH = /^[0-9a-f]{64}$/;
-
 function keysOf(ref: SessionRef): { partitionKey: string; rowKey: string } {
   return { partitionKey: partitionKeyOf(ref.homeAccountId), rowKey: `${ROW_PREFIX}${ref.idHash}` };
 }
@@ -141,12 +138,13 @@ export class TableSessionStore implements SessionStore {
       await this.options.ensureTable?.();
       await this.expiryIndex.note(entity.partitionKey, sessionExpiry(record));
       await this.client.createEntity<SessionEntity>(entity);
-      if (record.sidHash && SID_HASH.test(record.sidHash)) {
+      const sidPartition = sidIndexPartition(record.sidHash);
+      if (sidPartition !== undefined) {
         // Not indexed for expiry itself: the sweep deletes it with its session (session-sweep.ts),
         // which names it by the session row's sidHash.
         const expires = new Date(record.absoluteExpiresAt);
         await this.client.upsertEntity<SidIndexEntity>(
-          { partitionKey: `${SID_PARTITION_PREFIX}${record.sidHash}`, rowKey: entity.rowKey, homeAccountId: record.homeAccountId, idleExpiresAt: expires, absoluteExpiresAt: expires },
+          { partitionKey: sidPartition, rowKey: entity.rowKey, homeAccountId: record.homeAccountId, idleExpiresAt: expires, absoluteExpiresAt: expires },
           'Replace',
         );
       }
@@ -157,30 +155,15 @@ export class TableSessionStore implements SessionStore {
     const sink = this.options.tokenCacheRows;
     const receiver = sink?.receiverFor(ref.homeAccountId);
     if (sink && receiver) return this.getWithTokenCache(ref, sink.rowKeyRange, receiver);
-    const entity = await this.guard(async () => {
-      const { partitionKey, rowKey } = keysOf(ref);
-      try {
-        return await this.client.getEntity<SessionEntity>(partitionKey, rowKey);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    const entity = await this.guard(() => this.readRow<SessionEntity>(ref));
     return entity === undefined ? undefined : toRecord(this.options.keyRing, entity);
   }
 
   async exists(ref: SessionRef): Promise<boolean> {
-    return this.guard(async () => {
-      const { partitionKey, rowKey } = keysOf(ref);
-      try {
-        // The Table pipeline alone (table-query.ts), as the first visit's read: this runs on every
-        // warm request, and the SDK's generated-client layer was most of its CPU.
-        return await entityExists(this.client, partitionKey, rowKey);
-      } catch (error) {
-        if (statusOf(error) === 404) return false;
-        throw error;
-      }
-    });
+    const { partitionKey, rowKey } = keysOf(ref);
+    // The Table pipeline alone (table-query.ts), as the first visit's read: this runs on every
+    // warm request, and the SDK's generated-client layer was most of its CPU. A 404 answers false.
+    return this.guard(() => entityExists(this.client, partitionKey, rowKey));
   }
 
   async listForAccount(homeAccountId: string): Promise<StoredSession[]> {
@@ -202,11 +185,12 @@ export class TableSessionStore implements SessionStore {
   }
 
   async findBySid(sidHash: string): Promise<SessionRef[]> {
-    if (!SID_HASH.test(sidHash)) return [];
+    const sidPartition = sidIndexPartition(sidHash);
+    if (sidPartition === undefined) return [];
     return this.guard(async () => {
       const refs: SessionRef[] = [];
       const rows = this.client.listEntities<SidIndexEntity>({
-        queryOptions: { filter: odata`PartitionKey eq ${`${SID_PARTITION_PREFIX}${sidHash}`}`, select: ['RowKey', 'homeAccountId'] },
+        queryOptions: { filter: odata`PartitionKey eq ${sidPartition}`, select: ['RowKey', 'homeAccountId'] },
       });
       try {
         for await (const row of rows) {
@@ -239,16 +223,12 @@ export class TableSessionStore implements SessionStore {
    */
   async delete(ref: SessionRef): Promise<void> {
     await this.guard(async () => {
+      const row = await this.readRow<{ sidHash?: unknown }>(ref, ['sidHash']);
+      if (row === undefined) return; // already gone, and its sid row with it
       const { partitionKey, rowKey } = keysOf(ref);
-      let sidHash: unknown;
-      try {
-        sidHash = (await this.client.getEntity<{ sidHash?: string }>(partitionKey, rowKey, { queryOptions: { select: ['sidHash'] } })).sidHash;
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-        return; // already gone, and its sid row with it
-      }
       await this.deleteIgnoringMissing(partitionKey, rowKey);
-      if (typeof sidHash === 'string' && SID_HASH.test(sidHash)) await this.deleteIgnoringMissing(`${SID_PARTITION_PREFIX}${sidHash}`, rowKey);
+      const sidPartition = sidIndexPartition(row.sidHash);
+      if (sidPartition !== undefined) await this.deleteIgnoringMissing(sidPartition, rowKey);
     });
   }
 
@@ -275,7 +255,8 @@ export class TableSessionStore implements SessionStore {
       const sidIndex: { partitionKey: string; rowKey: string }[] = [];
       for await (const row of this.client.listEntities<{ sidHash?: string }>({ queryOptions: { filter: sessionRowsOf(partitionKey), select: ['RowKey', 'sidHash'] } })) {
         rowKeys.push(row.rowKey!);
-        if (typeof row.sidHash === 'string' && SID_HASH.test(row.sidHash)) sidIndex.push({ partitionKey: `${SID_PARTITION_PREFIX}${row.sidHash}`, rowKey: row.rowKey! });
+        const sidPartition = sidIndexPartition(row.sidHash);
+        if (sidPartition !== undefined) sidIndex.push({ partitionKey: sidPartition, rowKey: row.rowKey! });
       }
       // The front-channel index rows go too: nothing of the account stays behind.
       for (const index of sidIndex) await this.deleteIgnoringMissing(index.partitionKey, index.rowKey);
@@ -308,6 +289,17 @@ export class TableSessionStore implements SessionStore {
     const session = rows.find((row) => row.rowKey === rowKey);
     await receiver(session ? rows.filter((row) => row !== session) : rows);
     return session ? toRecord(this.options.keyRing, session as unknown as SessionEntity) : undefined;
+  }
+
+  /** The session's row (only the `select`ed properties, when given), or undefined when there is none. */
+  private async readRow<T extends object>(ref: SessionRef, select?: string[]): Promise<TableEntityResult<T> | undefined> {
+    const { partitionKey, rowKey } = keysOf(ref);
+    try {
+      return await this.client.getEntity<T>(partitionKey, rowKey, select ? { queryOptions: { select } } : {});
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   private async deleteBatch(partitionKey: string, rowKeys: readonly string[]): Promise<void> {

@@ -8,9 +8,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
 import { statusOf } from '../storage/tables';
-
-/** A sid hash as session rows carry it (hex SHA-256), before it names a partition. */
-const SID_HASH = /^[0-9a-f]{64}$/;
+import { sidIndexPartition } from './session-row';
 
 /** Session row keys sort inside (from, to). */
 export interface SessionRowRange {
@@ -56,8 +54,8 @@ async function sweepPartition(client: TableClient, rows: SessionRowRange, partit
     if (await deleteIfUnchanged(client, partition, row.rowKey!, row.etag)) {
       deleted += 1;
       // The session's front-channel row (session-store.ts) goes with it: it is not indexed itself.
-      const sidHash = row['sidHash'];
-      if (typeof sidHash === 'string' && SID_HASH.test(sidHash) && (await deleteIfUnchanged(client, `sid-${sidHash}`, row.rowKey!, '*'))) deleted += 1;
+      const sidPartition = sidIndexPartition(row['sidHash']);
+      if (sidPartition !== undefined && (await deleteIfUnchanged(client, sidPartition, row.rowKey!, '*'))) deleted += 1;
     }
   }
   return { rows: deleted, partitions: 0, complete: true };

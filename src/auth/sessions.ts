@@ -104,8 +104,7 @@ export class Sessions {
 
   /** The signed-in session, or undefined. Expired sessions are deleted on sight. */
   async current(request: HttpRequest): Promise<ActiveSession | undefined> {
-    const found = await this.#current(request, false);
-    return found?.session;
+    return (await this.#current(request, false))?.session;
   }
 
   /**
@@ -120,35 +119,29 @@ export class Sessions {
   async #current(request: HttpRequest, unconfirmed: boolean): Promise<{ session: ActiveSession; confirmed: Promise<boolean> } | undefined> {
     const ref = await this.ref(request);
     if (!ref) return undefined;
-    const read = unconfirmed && this.store.getUnconfirmed ? await this.store.getUnconfirmed(ref) : await this.#confirmedRead(ref);
+    const read =
+      unconfirmed && this.store.getUnconfirmed
+        ? await this.store.getUnconfirmed(ref)
+        : await this.store.get(ref).then((record) => record && { record, confirmed: Promise.resolve(true) });
     if (!read) return undefined;
-    // No write (a delete on sight, a slide) for a session storage has not confirmed yet.
-    const now = this.clock();
-    const writes = now >= read.record.idleExpiresAt || now >= read.record.absoluteExpiresAt || now - read.record.lastSeenAt >= SLIDE_WRITE_INTERVAL_MS;
-    if (writes && !(await read.confirmed)) return undefined;
-    const session = await this.#active(ref, read.record);
-    return session === undefined ? undefined : { session, confirmed: read.confirmed };
-  }
-
-  async #confirmedRead(ref: SessionRef): Promise<{ record: SessionRecord; confirmed: Promise<boolean> } | undefined> {
-    const record = await this.store.get(ref);
-    return record === undefined ? undefined : { record, confirmed: Promise.resolve(true) };
-  }
-
-  async #active(ref: SessionRef, record: SessionRecord): Promise<ActiveSession | undefined> {
+    const { record, confirmed } = read;
     // The row's own account must match the cookie's: a row is only ever found in its own partition.
-    if (!record || record.homeAccountId.toLowerCase() !== ref.homeAccountId.toLowerCase()) return undefined;
+    if (record.homeAccountId.toLowerCase() !== ref.homeAccountId.toLowerCase()) return undefined;
     const now = this.clock();
-    if (now >= record.idleExpiresAt || now >= record.absoluteExpiresAt) {
+    const expired = now >= record.idleExpiresAt || now >= record.absoluteExpiresAt;
+    const slides = now - record.lastSeenAt >= SLIDE_WRITE_INTERVAL_MS;
+    // No write (a delete on sight, a slide) for a session storage has not confirmed yet.
+    if ((expired || slides) && !(await confirmed)) return undefined;
+    if (expired) {
       await this.store.delete(ref);
       return undefined;
     }
-    if (now - record.lastSeenAt >= SLIDE_WRITE_INTERVAL_MS) {
+    if (slides) {
       const idleExpiresAt = Math.min(now + this.policy.idleTimeoutSeconds * 1000, record.absoluteExpiresAt);
       await this.store.touch(ref, now, idleExpiresAt);
-      return { ...record, lastSeenAt: now, idleExpiresAt, ref };
+      return { session: { ...record, lastSeenAt: now, idleExpiresAt, ref }, confirmed };
     }
-    return { ...record, ref };
+    return { session: { ...record, ref }, confirmed };
   }
 
   /** Ends one session (one device): a sign-out, or a session whose sign-in failed after it was made. */

@@ -17,6 +17,7 @@ import { partitionKeyOf } from '../cache/token-cache-store';
 import { signInErrorPage } from '../web/pages';
 import { html } from '../http/responses';
 import { signInScopes } from './login';
+import { removeTokensIfLast } from './sessions';
 import { instruments } from '../telemetry/instruments';
 import { errorKind, tagUser } from '../telemetry/spans';
 
@@ -135,9 +136,11 @@ export async function callback(services: Services, request: HttpRequest, context
   }
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
   // Whose sign-in this is decides whether it may be stored at all (ALLOWED_TENANTS, Entra's issuer rule).
-  const refusal = signInTenantRefusal(config, claims, params.get('iss'), context);
+  const refusal = signInTenantRefusal(config, claims, iss, context);
   if (refusal) return page(403, refusal.code, refusal.message, refusal.retryUrl, clear);
   const serializedCache = (app as { getTokenCache(): { serialize(): string } }).getTokenCache().serialize();
+  const logoutHint = stringClaim(claims, 'login_hint');
+  const sid = stringClaim(claims, 'sid');
   let started: StartedSession | undefined;
   try {
     // The session first, then the tokens: a sign-out of the account's last other device counts
@@ -150,8 +153,8 @@ export async function callback(services: Services, request: HttpRequest, context
         name: account.name ?? stringClaim(claims, 'name') ?? account.username,
         username: account.username,
         tenantId: account.tenantId,
-        ...(stringClaim(claims, 'login_hint') ? { logoutHint: stringClaim(claims, 'login_hint')! } : {}),
-        ...(stringClaim(claims, 'sid') ? { sid: stringClaim(claims, 'sid')! } : {}),
+        ...(logoutHint ? { logoutHint } : {}),
+        ...(sid ? { sid } : {}),
       },
       request,
     );
@@ -182,7 +185,7 @@ async function endReplacedSession(services: Services, previous: SessionRef, sign
   try {
     const replaced = await services.sessions.endReplaced(previous);
     if (replaced !== undefined && partitionKeyOf(replaced) !== partitionKeyOf(signedIn)) {
-      await services.tokens.removeAccount(replaced, { onlyIf: () => services.sessions.noneLeft(replaced) });
+      await removeTokensIfLast(services, { homeAccountId: replaced });
     }
   } catch {
     context.warn('sign-in: the session this browser had before (or its account\'s tokens) could not be removed (storage); expiry and the sweep remove them');

@@ -4,6 +4,7 @@ import { assertSameOrigin } from '../http/request';
 import { html, redirect } from '../http/responses';
 import type { Services } from '../services';
 import { logoutConfirmPage } from '../web/pages';
+import { removeTokensIfLast } from './sessions';
 
 /**
  * GET /api/logout shows a confirmation form; POST /api/logout (same origin only) signs this device
@@ -21,7 +22,7 @@ export async function logout(services: Services, request: HttpRequest): Promise<
   // Sign-out is per device: the account's tokens stay while another device is still signed in
   // with them ("Delete my data" removes everything everywhere).
   await services.sessions.end(session.ref);
-  await services.tokens.removeAccount(session.homeAccountId, { onlyIf: () => services.sessions.noneLeft(session.homeAccountId) });
+  await removeTokensIfLast(services, session);
 
   const endSession = new URL(await services.msal.endSessionEndpoint());
   endSession.searchParams.set('post_logout_redirect_uri', `${config.publicBaseUrl}/`);

@@ -1,13 +1,13 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { loginUrl } from '../auth/claims';
-import { loginRequired } from '../auth/msal-errors';
+import { loginRequired, notSignedIn } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
 import { AppError, ErrorCode, badRequest, isAppError } from '../errors';
 import { ClaimsChallengeError, type MailPage, type MailQuery } from '../graph/mail-client';
 import { json } from '../http/responses';
 import type { Services } from '../services';
 import { instruments } from '../telemetry/instruments';
-import { notSignedIn, requireSessionUnconfirmed } from './me';
+import { requireSessionUnconfirmed } from './me';
 
 export const MAX_TOP = 50;
 export const DEFAULT_TOP = 10;

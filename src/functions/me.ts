@@ -1,24 +1,16 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { loginUrl } from '../auth/claims';
-import { loginRequired } from '../auth/msal-errors';
+import { notSignedIn } from '../auth/msal-errors';
 import type { ActiveSession } from '../auth/sessions';
 import { enforceSessionTenant } from '../auth/tenant-gate';
-import type { AppError } from '../errors';
 import { json } from '../http/responses';
 import type { Services } from '../services';
 import { tagUser } from '../telemetry/spans';
-
-/** The 401 login_required of a request without a (live) session. */
-export function notSignedIn(returnTo: string): AppError {
-  return loginRequired(loginUrl(returnTo), 'You are not signed in. Sign in to continue.');
-}
 
 /** The signed-in session, or a 401 login_required whose loginUrl brings the user back to `returnTo`. */
 export async function requireSession(services: Services, request: HttpRequest, returnTo = '/', context?: Pick<InvocationContext, 'warn'>): Promise<ActiveSession> {
   const session = await services.sessions.current(request);
   if (!session) throw notSignedIn(returnTo);
-  await enforceSessionTenant(services, session, returnTo, (m) => context?.warn(m));
-  tagUser(session.homeAccountId);
+  await admit(services, session, returnTo, context);
   return session;
 }
 
@@ -35,9 +27,14 @@ export async function requireSessionUnconfirmed(
 ): Promise<{ session: ActiveSession; confirmed: Promise<boolean> }> {
   const found = await services.sessions.currentUnconfirmed(request);
   if (!found) throw notSignedIn(returnTo);
-  await enforceSessionTenant(services, found.session, returnTo, (m) => context?.warn(m));
-  tagUser(found.session.homeAccountId);
+  await admit(services, found.session, returnTo, context);
   return found;
+}
+
+/** What every signed-in request passes: its organization still allowed (tenant-gate.ts), and its span tagged. */
+async function admit(services: Services, session: ActiveSession, returnTo: string, context: Pick<InvocationContext, 'warn'> | undefined): Promise<void> {
+  await enforceSessionTenant(services, session, returnTo, (m) => context?.warn(m));
+  tagUser(session.homeAccountId);
 }
 
 /**

@@ -2,7 +2,7 @@
  * The "Your devices" page's script, served from /api/assets/devices.js (the CSP allows scripts from
  * the app's origin only, never inline). It turns each form marked `data-endpoint` into a POST with
  * the header `X-CSRF: 1`, which every state-changing API call from the page sends (src/http/csrf.ts),
- * then reloads the list, or goes to `data-after` (ending this very device leads to the start page).
+ * then reloads the list. This device signs out with the page's ordinary /api/logout form, not here.
  */
 export const DEVICES_JS = `'use strict';
 document.addEventListener('submit', function (event) {
@@ -15,7 +15,7 @@ document.addEventListener('submit', function (event) {
   fetch(form.dataset.endpoint, { method: 'POST', headers: { 'X-CSRF': '1' }, credentials: 'same-origin' })
     .then(function (response) {
       if (response.status === 204) {
-        window.location.assign(form.dataset.after || window.location.pathname);
+        window.location.assign(window.location.pathname);
         return;
       }
       return response.json().catch(function () { return {}; }).then(function (body) {
