@@ -12,7 +12,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { tenantMode } from '../auth/issuer';
+import { isGuid, tenantMode } from '../auth/issuer';
 import { badRequest } from '../errors';
 import { parseCookieHeader } from '../http/cookies';
 import { html, redirect } from '../http/responses';
@@ -21,7 +21,8 @@ import { adminConsentPage } from '../web/admin-consent-page';
 
 export const ADMIN_CONSENT_CALLBACK_PATH = '/api/admin-consent/callback';
 const STATE_COOKIE = '__Host-admin-consent';
-const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+|organizations)$/i;
+/** Besides a tenant GUID: a verified domain, or organizations. */
+const TENANT_NAME = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+|organizations)$/i;
 
 function stateCookie(value: string, maxAge: number): Cookie {
   return { name: STATE_COOKIE, value, path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge };
@@ -32,7 +33,7 @@ export async function adminConsent(services: Services, request: HttpRequest): Pr
   const { config } = services;
   const single = tenantMode(config.tenantId) === 'single';
   const requested = request.query.get('tenant');
-  if (requested !== null && !TENANT.test(requested)) {
+  if (requested !== null && !isGuid(requested) && !TENANT_NAME.test(requested)) {
     throw badRequest('"tenant" must be a tenant id (GUID), a verified domain, or organizations.', { parameter: 'tenant' });
   }
   // A single-tenant app is consented in its own tenant; elsewhere, the administrator's tenant (or
