@@ -183,11 +183,12 @@ function checkLogin(base: string, fetched: Fetched, expectedAuthority: string | 
   if (url.protocol !== 'https:') {
     problems.push({ code: 'login_authority', message: `GET /api/login redirects to ${endpoint}, not https. Fix: set CLOUD_INSTANCE to the https:// authority host (default https://login.microsoftonline.com/).` });
   } else if (expectedAuthority !== undefined) {
-    const expected = `${expectedAuthority.replace(/\/+$/, '')}/oauth2/v2.0/authorize`;
+    const authority = expectedAuthority.replace(/\/+$/, '');
+    const expected = `${authority}/oauth2/v2.0/authorize`;
     if (endpoint !== expected) {
       problems.push({
         code: 'login_authority',
-        message: `GET /api/login redirects to ${endpoint}, expected ${expected}. Fix: set CLOUD_INSTANCE and TENANT_ID so that CLOUD_INSTANCE + TENANT_ID is ${expectedAuthority.replace(/\/+$/, '')}.`,
+        message: `GET /api/login redirects to ${endpoint}, expected ${expected}. Fix: set CLOUD_INSTANCE and TENANT_ID so that CLOUD_INSTANCE + TENANT_ID is ${authority}.`,
       });
     }
   } else if (!AUTHORIZE_PATH.test(url.pathname)) {
