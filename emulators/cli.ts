@@ -154,13 +154,14 @@ export async function startAll(options: CliOptions): Promise<RunningEmulators> {
     const clientCertificate = issueCertificate(ca, { keyType: 'rsa', usage: 'client', commonName: 'bff-client-credential', days: 30 });
     const thumbprintSha256 = createHash('sha256').update(new X509Certificate(clientCertificate.cert).raw).digest('hex');
 
+    // The app's registration (infra/entra-app.json), as in Azure: Entra matches
+    // post_logout_redirect_uri against the registered redirect URIs, so both lists are the same.
+    const registeredUris = entraRedirectUris(options.publicBaseUrl).flatMap(withLoopbackTwin);
     const entra: EntraEmulator = await startEntra({
       port: fixed ? FIXED_PORTS.entra : 0,
       tls,
-      // The app's registration (infra/entra-app.json), as in Azure: Entra matches
-      // post_logout_redirect_uri against the registered redirect URIs, so both lists are the same.
-      redirectUris: entraRedirectUris(options.publicBaseUrl).flatMap(withLoopbackTwin),
-      postLogoutRedirectUris: entraRedirectUris(options.publicBaseUrl).flatMap(withLoopbackTwin),
+      redirectUris: registeredUris,
+      postLogoutRedirectUris: registeredUris,
       clientCertificates: [clientCertificate.cert],
     });
     stops.push(() => entra.stop());

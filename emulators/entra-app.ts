@@ -36,10 +36,15 @@ export function entraRedirectUris(publicBaseUrl: string, app: EntraAppRegistrati
   return app.urls.filter((url) => url.register === 'redirectUri').map((url) => `${publicBaseUrl}${url.path}`);
 }
 
-/** PUBLIC_BASE_URL + path of the front-channel logout URL (web.logoutUrl); Entra holds one. */
+/** The path of the front-channel logout URL (web.logoutUrl); Entra holds one. */
+export function entraLogoutPath(app: EntraAppRegistration = ENTRA_APP): string | undefined {
+  return app.urls.find((u) => u.register === 'logoutUrl')?.path;
+}
+
+/** PUBLIC_BASE_URL + path of the front-channel logout URL. */
 export function entraLogoutUrl(publicBaseUrl: string, app: EntraAppRegistration = ENTRA_APP): string | undefined {
-  const url = app.urls.find((u) => u.register === 'logoutUrl');
-  return url ? `${publicBaseUrl}${url.path}` : undefined;
+  const path = entraLogoutPath(app);
+  return path === undefined ? undefined : `${publicBaseUrl}${path}`;
 }
 
 /** The Markdown lines docs/deploy.md shows between its `<!-- entra-app:<part> -->` markers. */

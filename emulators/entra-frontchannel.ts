@@ -9,10 +9,11 @@
  * every app a test starts on its own loopback port gets its own call (as redirect URIs already
  * match loopback hosts on any port). `sid` is oidc-provider's per-client session id.
  */
+import { entraLogoutPath } from './entra-app';
 import { escapeHtml } from './entra-pages';
 
-/** The path apps serve front-channel sign-out at, by default (this app's /api/logout/frontchannel). */
-export const DEFAULT_FRONTCHANNEL_LOGOUT_PATH = '/api/logout/frontchannel';
+/** The path apps serve front-channel sign-out at, by default: this app's registered one (infra/entra-app.json). */
+export const DEFAULT_FRONTCHANNEL_LOGOUT_PATH = entraLogoutPath() ?? null;
 /** How long the sign-out page waits for the iframes before it carries on anyway. */
 const FRAME_WAIT_MS = 3000;
 const MAX_REMEMBERED = 10_000;

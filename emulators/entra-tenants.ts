@@ -100,6 +100,7 @@ export function notAdmittedMessage(authority: Authority, username: string, tenan
   return `AADSTS50020: User account '${username}' from identity provider '${tenant.name}' does not exist in tenant '${authority.tenant.name}' and cannot access the application.`;
 }
 
+/** Entra's v2 issuer of a tenant; with `{tenantid}` for `tid`, the multi-tenant authorities' template. */
 export function issuerOf(origin: string, tid: string): string {
   return `${origin}/${tid}/v2.0`;
 }
@@ -115,7 +116,7 @@ export function discoveryFor(body: Record<string, unknown>, origin: string, home
   for (const [key, value] of Object.entries(body)) {
     if (typeof value === 'string' && value.startsWith(from)) body[key] = `${to}${value.slice(from.length)}`;
   }
-  body['issuer'] = authority.kind === 'alias' ? `${origin}/{tenantid}/v2.0` : issuerOf(origin, authority.tenant.id);
+  body['issuer'] = issuerOf(origin, authority.kind === 'alias' ? '{tenantid}' : authority.tenant.id);
   body['tenant_region_scope'] = authority.kind === 'alias' ? null : authority.tenant.personal ? null : 'EU';
 }
 

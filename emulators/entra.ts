@@ -639,7 +639,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraEmulator> 
   });
   const port = (server.address() as AddressInfo).port;
   const origin = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const issuer = `${origin}/${tenantId}/v2.0`;
+  const issuer = issuerOf(origin, tenantId);
   const routes = {
     authorization: `/${tenantId}/oauth2/v2.0/authorize`,
     token: `/${tenantId}/oauth2/v2.0/token`,

@@ -58,9 +58,10 @@ async function startEmulators(caPath: string): Promise<EmulatorsInfo> {
 async function main(): Promise<void> {
   const ca = ensureTestCa(path.join(ROOT, '.local', 'tls'));
   const info = await startEmulators(ca.certPath);
+  const tenants = tenantSettings(info);
   const host = spawn(process.execPath, [path.join(ROOT, 'dist', 'serve.js')], {
     cwd: ROOT,
-    env: { ...process.env, ...info.env, ...tenantSettings(info), PUBLIC_BASE_URL: publicBaseUrl, PORT: String(port), NODE_EXTRA_CA_CERTS: ca.certPath },
+    env: { ...process.env, ...info.env, ...tenants, PUBLIC_BASE_URL: publicBaseUrl, PORT: String(port), NODE_EXTRA_CA_CERTS: ca.certPath },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(host);
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     Key Vault   ${info.keyVault.url}
     Tables      ${info.tables.endpoint}
 
-  TENANT_ID=${tenantSettings(info).TENANT_ID}, ALLOWED_TENANTS=${tenantSettings(info).ALLOWED_TENANTS || '(unset)'}
+  TENANT_ID=${tenants.TENANT_ID}, ALLOWED_TENANTS=${tenants.ALLOWED_TENANTS || '(unset)'}
   Sign in as (password ${info.entra.users[0]?.password ?? ''}):
 ${info.entra.tenants
   .map((t) => `    ${t.name} (${t.personal ? 'personal accounts' : 'organization'} ${t.id})\n${info.entra.users.filter((u) => u.tenantId === t.id).map((u) => `      ${u.username.padEnd(24)} ${u.name}`).join('\n')}`)

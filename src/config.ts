@@ -6,7 +6,7 @@
  * every missing or invalid setting and what to set, instead of failing one request at a time.
  */
 
-import { parseAllowedTenants, tenantMode, type TenantAllowList, type TenantMode } from './auth/issuer';
+import { isGuid, parseAllowedTenants, tenantMode, type TenantAllowList, type TenantMode } from './auth/issuer';
 
 export type ClientCredentialKind = 'secret' | 'certificate' | 'managedIdentity';
 
@@ -170,7 +170,6 @@ const MICROSOFT_AUTHORITY_HOSTS = new Set([
   'sts.windows.net',
 ]);
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TENANT_ALIASES = new Set(['organizations', 'common', 'consumers']);
 const KEY_RING_ENTRY = /^[A-Za-z0-9._-]{1,64}:[A-Za-z0-9+/=_-]+$/;
 
@@ -225,13 +224,13 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const tenantId = required('TENANT_ID', 'your Entra tenant id (a GUID) or "organizations"');
-  if (tenantId && !GUID.test(tenantId) && !TENANT_ALIASES.has(tenantId) && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(tenantId)) {
+  if (tenantId && !isGuid(tenantId) && !TENANT_ALIASES.has(tenantId) && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(tenantId)) {
     problems.push(`TENANT_ID must be a tenant GUID, a verified domain, "organizations", "common" or "consumers" ("${tenantId}").`);
   }
   const allowed = parseAllowedTenants(raw('ALLOWED_TENANTS'), tenantId || 'organizations');
   if (tenantId) problems.push(...allowed.problems);
   const clientId = required('CLIENT_ID', 'the application (client) id of your app registration');
-  if (clientId && !GUID.test(clientId)) problems.push(`CLIENT_ID must be a GUID ("${clientId}").`);
+  if (clientId && !isGuid(clientId)) problems.push(`CLIENT_ID must be a GUID ("${clientId}").`);
 
   const cloudInstanceUrl = url('CLOUD_INSTANCE', withDefault('CLOUD_INSTANCE'), { allowLocalHttp: false });
   const cloudInstance = cloudInstanceUrl ? ensureSlash(cloudInstanceUrl.href) : '';
@@ -254,7 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const managedIdentityClientId = raw('AZURE_CLIENT_ID');
-  if (managedIdentityClientId && !GUID.test(managedIdentityClientId)) {
+  if (managedIdentityClientId && !isGuid(managedIdentityClientId)) {
     problems.push(`AZURE_CLIENT_ID must be the client id (a GUID) of a user-assigned managed identity ("${managedIdentityClientId}").`);
   }
   const clientSecret = raw('CLIENT_SECRET');

@@ -19,7 +19,13 @@ export type TenantMode = 'single' | 'organizations' | 'common' | 'consumers';
 /** Who may sign in: any tenant (`*`), or exactly these tenant ids (lower case). */
 export type TenantAllowList = { readonly any: true } | { readonly any: false; readonly tenants: ReadonlySet<string> };
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const GUID_PATTERN = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const GUID = new RegExp(`^${GUID_PATTERN}$`, 'i');
+
+/** Whether `text` is a GUID (tenant, client and object ids), in either case. */
+export function isGuid(text: string): boolean {
+  return GUID.test(text);
+}
 
 export function tenantMode(tenantId: string): TenantMode {
   const lower = tenantId.toLowerCase();
@@ -82,6 +88,9 @@ export function tenantAllowed(allowList: TenantAllowList, tid: string): boolean 
   return allowList.any || allowList.tenants.has(tid.toLowerCase());
 }
 
+/** Where the multi-tenant authorities' published issuer has the tenant id (see expectedIssuer). */
+const TENANT_ID_TEMPLATE = '{tenantid}';
+
 /**
  * Entra's issuer for a tenant: `{authority host}/{tid}/v2.0`. The multi-tenant authorities'
  * discovery documents publish it as the template `https://login.microsoftonline.com/{tenantid}/v2.0`;
@@ -104,6 +113,21 @@ const ISSUER_HOST_OF_ALIAS: Readonly<Record<string, string>> = {
   'sts.windows.net': 'login.microsoftonline.com',
   'login.chinacloudapi.cn': 'login.partner.microsoftonline.cn',
 };
+
+/**
+ * RFC 9207, before the code is redeemed: whether an authorization response's `iss` is the
+ * authority's issuer as its discovery document publishes it. Exact, except that a multi-tenant
+ * authority (`organizations`) publishes the template `https://login.microsoftonline.com/{tenantid}/v2.0`,
+ * where any tenant GUID stands (checkSignInTenant then wants the signed-in tenant's own).
+ */
+export function issuerMatches(expected: string, iss: string): boolean {
+  if (!expected.includes(TENANT_ID_TEMPLATE)) return iss === expected;
+  const pattern = expected
+    .split(TENANT_ID_TEMPLATE)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join(GUID_PATTERN);
+  return new RegExp(`^${pattern}$`, 'i').test(iss);
+}
 
 export type SignInTenantCheck =
   | { readonly ok: true; readonly tid: string }

@@ -129,7 +129,8 @@ export function takeTransaction(request: HttpRequest, state: string | null, seal
   return { ok: true, transaction, clear };
 }
 
-function constantTimeEqual(a: string, b: string): boolean {
+/** Whether two strings are equal, in a time that does not depend on where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);

@@ -60,7 +60,7 @@ export interface MsalAppFactory {
   endSessionEndpoint(): Promise<string>;
   /**
    * The authority's issuer, from its discovery document; for a multi-tenant authority the template
-   * with `{tenantid}` (see issuerMatches). Undefined when the document has none.
+   * with `{tenantid}` (see issuerMatches in issuer.ts). Undefined when the document has none.
    */
   issuer(): Promise<string | undefined>;
 }
@@ -69,23 +69,6 @@ export interface AuthorityMetadata {
   readonly raw: string;
   readonly endSessionEndpoint: string;
   readonly issuer: string | undefined;
-}
-
-const TENANT_ID_TEMPLATE = '{tenantid}';
-const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-
-/**
- * RFC 9207: whether an authorization response's `iss` is the authority's issuer. Exact, except
- * that a multi-tenant authority (`organizations`) publishes the template
- * `https://login.microsoftonline.com/{tenantid}/v2.0`, where any tenant GUID stands.
- */
-export function issuerMatches(expected: string, iss: string): boolean {
-  if (!expected.includes(TENANT_ID_TEMPLATE)) return iss === expected;
-  const pattern = expected
-    .split(TENANT_ID_TEMPLATE)
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join(GUID);
-  return new RegExp(`^${pattern}$`, 'i').test(iss);
 }
 
 export function createMsalAppFactory(

@@ -10,9 +10,10 @@
  * The `state` rides in a short-lived cookie and must come back unchanged, so a crafted link cannot
  * show someone an outcome the app never asked for. Nothing is stored.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { tenantMode } from '../auth/issuer';
+import { isGuid } from '../auth/issuer';
+import { constantTimeEqual } from '../auth/login-transaction';
 import { badRequest } from '../errors';
 import { parseCookieHeader } from '../http/cookies';
 import { html, redirect } from '../http/responses';
@@ -21,7 +22,8 @@ import { adminConsentPage } from '../web/admin-consent-page';
 
 export const ADMIN_CONSENT_CALLBACK_PATH = '/api/admin-consent/callback';
 const STATE_COOKIE = '__Host-admin-consent';
-const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+|organizations)$/i;
+/** Besides a tenant GUID: a verified domain, or organizations. */
+const TENANT_NAME = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+|organizations)$/i;
 
 function stateCookie(value: string, maxAge: number): Cookie {
   return { name: STATE_COOKIE, value, path: '/', secure: true, httpOnly: true, sameSite: 'Lax', maxAge };
@@ -30,9 +32,9 @@ function stateCookie(value: string, maxAge: number): Cookie {
 /** GET /api/admin-consent: sends an administrator to Entra's admin consent for one tenant, or any. */
 export async function adminConsent(services: Services, request: HttpRequest): Promise<HttpResponseInit> {
   const { config } = services;
-  const single = tenantMode(config.tenantId) === 'single';
+  const single = config.tenantMode === 'single';
   const requested = request.query.get('tenant');
-  if (requested !== null && !TENANT.test(requested)) {
+  if (requested !== null && !isGuid(requested) && !TENANT_NAME.test(requested)) {
     throw badRequest('"tenant" must be a tenant id (GUID), a verified domain, or organizations.', { parameter: 'tenant' });
   }
   // A single-tenant app is consented in its own tenant; elsewhere, the administrator's tenant (or
@@ -53,7 +55,7 @@ export async function adminConsentCallback(_services: Services, request: HttpReq
   const clear = [stateCookie('', 0)];
   const expected = parseCookieHeader(request.headers.get('cookie')).get(STATE_COOKIE);
   const state = query.get('state');
-  if (!expected || !state || !sameText(expected, state)) {
+  if (!expected || !state || !constantTimeEqual(expected, state)) {
     context.warn('admin consent: callback without its state; outcome not shown');
     return html(400, adminConsentPage({ outcome: 'unknown' }), { cookies: clear });
   }
@@ -66,10 +68,4 @@ export async function adminConsentCallback(_services: Services, request: HttpReq
   const granted = (query.get('admin_consent') ?? '').toLowerCase() === 'true';
   context.info(`admin consent: ${granted ? 'granted' : 'not granted'} for tenant ${/^[0-9a-f-]{36}$/i.test(tenant) ? tenant : '(not a tenant id)'}`);
   return html(200, adminConsentPage(granted ? { outcome: 'granted', tenant } : { outcome: 'error', error: 'admin_consent_not_granted' }), { cookies: clear });
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -1,7 +1,7 @@
 import type { Cookie, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { withCredentialRetry } from '../auth/credential-retry';
 import { takeTransaction, transactionCookieValues, TRANSACTION_TTL_SECONDS } from '../auth/login-transaction';
-import { issuerMatches } from '../auth/msal-app';
+import { issuerMatches } from '../auth/issuer';
 import { classifyTokenError, identityProviderUnavailable } from '../auth/msal-errors';
 import { signInTenantRefusal } from '../auth/tenant-gate';
 import { safeReturnTo } from '../auth/return-to';

@@ -54,7 +54,7 @@ export function handleErrors(kind: ResponseKind, handler: RouteHandler, correlat
  * join on the trace id. The message is the AppError's own (written never to hold request data).
  */
 export function failureLine(context: InvocationContext, error: AppError, extra: Readonly<Record<string, string>> = {}): string {
-  const cause = describeCause(error.cause).replace(/^ <- /, '');
+  const cause = describeCause(error.cause);
   return JSON.stringify({
     event: 'request_failed',
     function: context.functionName,
@@ -89,11 +89,15 @@ export function errorResponse(kind: ResponseKind, original: AppError): HttpRespo
   return html(error.status, errorPage(error), { headers });
 }
 
-/** Names the cause chain by kind and code only: SDK error messages can quote request details. */
+/**
+ * Names the cause chain by kind and code only (`RestError 404 <- ...`; empty without a cause): SDK
+ * error messages can quote request details.
+ */
 export function describeCause(cause: unknown, depth = 0): string {
   if (cause === undefined || cause === null || depth > 3) return '';
-  if (typeof cause !== 'object') return ` <- ${typeof cause}`;
+  if (typeof cause !== 'object') return typeof cause;
   const c = cause as { name?: unknown; code?: unknown; errorCode?: unknown; statusCode?: unknown; cause?: unknown };
   const parts = [c.name, c.code ?? c.errorCode, c.statusCode].filter((p) => typeof p === 'string' || typeof p === 'number');
-  return ` <- ${parts.join(' ') || 'error'}${describeCause(c.cause, depth + 1)}`;
+  const inner = describeCause(c.cause, depth + 1);
+  return `${parts.join(' ') || 'error'}${inner ? ` <- ${inner}` : ''}`;
 }

@@ -86,7 +86,7 @@ function requestUrl(req: IncomingMessage): URL | undefined {
   if (!target.startsWith('/') || target.startsWith('//') || !HOST.test(host)) return undefined;
   try {
     const url = new URL(`http://${host}${target}`);
-    return url.host === host.toLowerCase() || url.hostname === host.toLowerCase() ? url : undefined;
+    return url.host === host.toLowerCase() ? url : undefined;
   } catch {
     return undefined;
   }

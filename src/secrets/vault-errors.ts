@@ -165,7 +165,7 @@ export function mapVaultError(error: unknown, site: SecretSite, retryAfterSecond
 export const MAX_RETRY_AFTER_SECONDS = 60;
 
 /** Key Vault's `error.innererror.code` (the SDK deserializes it into `details` as `innerError`). */
-function innerCode(e: ErrorLike): string | undefined {
+export function innerCode(e: ErrorLike): string | undefined {
   type Inner = { code?: unknown } | undefined;
   const details = e.details as { error?: { innerError?: Inner; innererror?: Inner } } | undefined;
   const inner = details?.error?.innerError?.code ?? details?.error?.innererror?.code;

@@ -9,6 +9,7 @@ import { KeyRingError } from '../crypto/keyring';
 import { AppError, isAppError } from '../errors';
 import { UnusableSecretError } from '../secrets/cached-secret';
 import { createSecrets } from '../secrets/create-secrets';
+import { innerCode } from '../secrets/vault-errors';
 import type { SecretProviders } from '../secrets/types';
 import { createTableClient, ensureTable, statusOf, TABLES } from '../storage/tables';
 import { failed, networkReason, noted, passed, type CheckResult, type Problem } from './report';
@@ -22,7 +23,6 @@ const DOCTOR_IDENTITY =
 interface ErrorShape {
   readonly name?: unknown;
   readonly statusCode?: unknown;
-  readonly details?: { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } };
 }
 
 /** A Key Vault read that failed, as the app reported it (AppError from src/secrets/vault-errors.ts). */
@@ -30,11 +30,10 @@ export function vaultProblem(error: unknown): Problem {
   if (!isAppError(error)) return { code: 'vault_error', message: `reading the vault failed unexpectedly (${networkReason(error)}).` };
   const cause = (error.cause ?? {}) as ErrorShape;
   const status = typeof cause.statusCode === 'number' ? cause.statusCode : undefined;
-  const inner = cause.details?.error?.innerError?.code ?? cause.details?.error?.innererror?.code;
   let code: string;
   if (error.code === 'key_vault_unavailable') code = 'vault_unreachable';
   else if (status === 404) code = 'secret_missing';
-  else if (status === 403 && inner === 'SecretDisabled') code = 'secret_disabled';
+  else if (status === 403 && innerCode(cause) === 'SecretDisabled') code = 'secret_disabled';
   else if (status === 403) code = 'vault_access_denied';
   else if (status === 401 || (typeof cause.name === 'string' && CREDENTIAL_ERRORS.has(cause.name))) code = 'vault_credential';
   else if (error.cause === undefined || error.cause instanceof UnusableSecretError) code = 'secret_unusable';

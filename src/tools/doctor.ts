@@ -54,9 +54,8 @@ function settingsSummary(config: Config): string {
 async function checkAuthority(config: Config, timeoutMs: number): Promise<CheckResult> {
   const url = authorityMetadataUrl(config.authority);
   try {
-    const metadata = await fetchAuthorityMetadata(config.authority, timeoutMs);
-    const issuer = (JSON.parse(metadata.raw) as { issuer?: unknown }).issuer;
-    return passed('authority', `${url} lists the authorize and token endpoints${typeof issuer === 'string' ? ` (issuer ${issuer})` : ''}`);
+    const { issuer } = await fetchAuthorityMetadata(config.authority, timeoutMs);
+    return passed('authority', `${url} lists the authorize and token endpoints${issuer !== undefined ? ` (issuer ${issuer})` : ''}`);
   } catch (error) {
     if (!(error instanceof AuthorityMetadataError)) {
       return failed('authority', {

@@ -16,6 +16,7 @@
  * Redirects are never followed: the 302 itself is what is checked. Nothing is sent but plain GETs
  * without cookies, and nothing printed carries a cookie value or a URL's state, nonce or challenge.
  */
+import { isGuid } from '../auth/issuer';
 import { ErrorCode } from '../errors';
 import { failed, networkReason, passed, type CheckResult, type Problem } from './report';
 
@@ -60,7 +61,6 @@ type Fetched = { readonly answer: Answer } | { readonly error: unknown };
 
 const AUTHORIZE_PATH = /^\/[^/]+\/oauth2\/v2\.0\/authorize$/;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STRICT_REFERRER = new Set(['no-referrer', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin']);
 const SIGN_IN_LINK = /<a\b[^>]*\bhref="\/api\/login[^"]*"[^>]*>[\s\S]{0,400}?Sign in with Microsoft/;
 
@@ -183,18 +183,19 @@ function checkLogin(base: string, fetched: Fetched, expectedAuthority: string | 
   if (url.protocol !== 'https:') {
     problems.push({ code: 'login_authority', message: `GET /api/login redirects to ${endpoint}, not https. Fix: set CLOUD_INSTANCE to the https:// authority host (default https://login.microsoftonline.com/).` });
   } else if (expectedAuthority !== undefined) {
-    const expected = `${expectedAuthority.replace(/\/+$/, '')}/oauth2/v2.0/authorize`;
+    const authority = expectedAuthority.replace(/\/+$/, '');
+    const expected = `${authority}/oauth2/v2.0/authorize`;
     if (endpoint !== expected) {
       problems.push({
         code: 'login_authority',
-        message: `GET /api/login redirects to ${endpoint}, expected ${expected}. Fix: set CLOUD_INSTANCE and TENANT_ID so that CLOUD_INSTANCE + TENANT_ID is ${expectedAuthority.replace(/\/+$/, '')}.`,
+        message: `GET /api/login redirects to ${endpoint}, expected ${expected}. Fix: set CLOUD_INSTANCE and TENANT_ID so that CLOUD_INSTANCE + TENANT_ID is ${authority}.`,
       });
     }
   } else if (!AUTHORIZE_PATH.test(url.pathname)) {
     problems.push({ code: 'login_authority', message: `GET /api/login redirects to ${endpoint}, which is not an Entra v2 authorize endpoint (/<tenant>/oauth2/v2.0/authorize). Fix: set CLOUD_INSTANCE and TENANT_ID.` });
   }
   const clientId = q.get('client_id') ?? '';
-  if (!GUID.test(clientId)) problems.push({ code: 'login_client_id', message: 'the authorize request has no client_id GUID. Fix: set CLIENT_ID to the application (client) id of the app registration.' });
+  if (!isGuid(clientId)) problems.push({ code: 'login_client_id', message: 'the authorize request has no client_id GUID. Fix: set CLIENT_ID to the application (client) id of the app registration.' });
   if (q.get('redirect_uri') !== redirectUri) {
     problems.push({
       code: 'login_redirect_uri',

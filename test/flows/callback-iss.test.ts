@@ -3,7 +3,7 @@
  * (from its discovery document); a mismatch is refused before the code reaches any token endpoint.
  * Its absence is accepted: Entra does not send it.
  */
-import { issuerMatches } from '../../src/auth/msal-app';
+import { issuerMatches } from '../../src/auth/issuer';
 import type { TestApp } from '../support/app';
 import { useOwnClientApp } from '../support/own-client-app';
 import { emulators, type EntraTestClient } from '../support/emulators';
