@@ -109,10 +109,10 @@ export class RememberingSessionStore implements SessionStore {
     if (remembered !== undefined) this.#remember(ref, { ...remembered.record, lastSeenAt, idleExpiresAt }, remembered.readAt);
   }
 
-  async delete(ref: SessionRef): Promise<void> {
+  async delete(ref: SessionRef, known?: Pick<SessionRecord, 'sidHash'>): Promise<void> {
     this.#forget(ref);
     try {
-      await this.inner.delete(ref);
+      await this.inner.delete(ref, known);
     } finally {
       // A read that started before the delete reached storage may still find the row.
       this.#forget(ref);

@@ -53,7 +53,11 @@ export interface SessionStore {
    */
   getUnconfirmed?(ref: SessionRef): Promise<UnconfirmedSession | undefined>;
   touch(ref: SessionRef, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
-  delete(ref: SessionRef): Promise<void>;
+  /**
+   * Deletes the session and its front-channel row. `known`: the session's record when the caller
+   * already read it, which names that row; without it the store reads the row's sidHash first.
+   */
+  delete(ref: SessionRef, known?: Pick<SessionRecord, 'sidHash'>): Promise<void>;
   /** How many sessions of the account have reached neither their idle nor their absolute expiry. */
   countLiveForAccount(homeAccountId: string, now: number): Promise<number>;
   /** Deletes every session of the account; returns how many there were. */
@@ -221,9 +225,9 @@ export class TableSessionStore implements SessionStore {
    * Deletes the session and its front-channel row, which only the session row names (its sidHash):
    * one point read first, so a sign-out leaves no sid row behind for the sweep to never find.
    */
-  async delete(ref: SessionRef): Promise<void> {
+  async delete(ref: SessionRef, known?: Pick<SessionRecord, 'sidHash'>): Promise<void> {
     await this.guard(async () => {
-      const row = await this.readRow<{ sidHash?: unknown }>(ref, ['sidHash']);
+      const row = known ?? (await this.readRow<{ sidHash?: unknown }>(ref, ['sidHash']));
       if (row === undefined) return; // already gone, and its sid row with it
       const { partitionKey, rowKey } = keysOf(ref);
       await this.deleteIgnoringMissing(partitionKey, rowKey);

@@ -97,7 +97,7 @@ export class Sessions {
    */
   async endReplaced(previous: SessionRef): Promise<string | undefined> {
     const existed = await this.store.get(previous);
-    await this.store.delete(previous);
+    await this.store.delete(previous, existed);
     return existed === undefined ? undefined : previous.homeAccountId;
   }
 
@@ -133,7 +133,7 @@ export class Sessions {
     // No write (a delete on sight, a slide) for a session storage has not confirmed yet.
     if ((expired || slides) && !(await confirmed)) return undefined;
     if (expired) {
-      await this.store.delete(ref);
+      await this.store.delete(ref, record);
       return undefined;
     }
     if (slides) {
@@ -144,9 +144,12 @@ export class Sessions {
     return { session: { ...record, ref }, confirmed };
   }
 
-  /** Ends one session (one device): a sign-out, or a session whose sign-in failed after it was made. */
-  async end(ref: SessionRef): Promise<void> {
-    await this.store.delete(ref);
+  /**
+   * Ends one session (one device): a sign-out, or a session whose sign-in failed after it was made.
+   * `known`: its record, when the caller holds it (saves the store's read of the row).
+   */
+  async end(ref: SessionRef, known?: Pick<SessionRecord, 'sidHash'>): Promise<void> {
+    await this.store.delete(ref, known);
   }
 
   /** True when the account has no live session left on any device. */
@@ -186,14 +189,14 @@ export class Sessions {
   async endByHandle(homeAccountId: string, handle: string): Promise<SessionRef | undefined> {
     const found = (await this.store.listForAccount(homeAccountId)).find(({ ref }) => sessionHandle(ref.idHash) === handle);
     if (found === undefined) return undefined;
-    await this.store.delete(found.ref);
+    await this.store.delete(found.ref, found.record);
     return found.ref;
   }
 
   /** Ends every session of the account but this one; resolves how many. */
   async endOthers(session: ActiveSession): Promise<number> {
     const others = (await this.store.listForAccount(session.homeAccountId)).filter(({ ref }) => ref.idHash !== session.ref.idHash);
-    for (const { ref } of others) await this.store.delete(ref);
+    for (const { ref, record } of others) await this.store.delete(ref, record);
     return others.length;
   }
 
@@ -203,8 +206,9 @@ export class Sessions {
     const accounts = new Map<string, string>();
     for (const ref of refs) {
       // The index row names the account; the session row itself must agree before it counts.
-      if ((await this.store.get(ref)) === undefined) continue;
-      await this.store.delete(ref);
+      const record = await this.store.get(ref);
+      if (record === undefined) continue;
+      await this.store.delete(ref, record);
       accounts.set(ref.homeAccountId.toLowerCase(), ref.homeAccountId);
     }
     return [...accounts.values()];

@@ -21,7 +21,7 @@ export async function logout(services: Services, request: HttpRequest): Promise<
   if (!session) return redirect('/', { cookies: [clearSessionCookie()] });
   // Sign-out is per device: the account's tokens stay while another device is still signed in
   // with them ("Delete my data" removes everything everywhere).
-  await services.sessions.end(session.ref);
+  await services.sessions.end(session.ref, session);
   await removeTokensIfLast(services, session);
 
   const endSession = new URL(await services.msal.endSessionEndpoint());
