@@ -7,7 +7,7 @@ import { TableClient } from '@azure/data-tables';
 import { measureStorage, startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin } from '../support/emulators';
 import { Browser } from '../support/http-client';
-import { signIn } from '../support/sign-in';
+import { carrySession, signIn } from '../support/sign-in';
 
 /** The front-channel iframes on the emulated Entra's sign-out page, for this browser's Entra session. */
 async function frontchannelFrames(browser: Browser): Promise<string[]> {
@@ -38,7 +38,7 @@ describe('front-channel sign-out', () => {
     const browser = new Browser();
     await signIn(browser, app.url, user);
     // The same cookie also served by another instance, which now remembers the session.
-    browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
+    carrySession(browser, app, other);
     expect(await meStatus(browser, other)).toBe(200);
     const elsewhere = new Browser(); // the same person on another device: another Entra session, another sid
     await signIn(elsewhere, app.url, user);

@@ -7,7 +7,7 @@ import type { L1TokenCacheStore } from '../../src/cache/l1-token-cache-store';
 import { measureStorage, startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
-import { signIn } from '../support/sign-in';
+import { carrySession, signIn } from '../support/sign-in';
 
 const MSAL_RENEWAL_OFFSET_S = 300;
 
@@ -65,7 +65,7 @@ describe('storage round trips per request', () => {
     const browser = new Browser();
     await signIn(browser, signInApp.url, user.username);
     // The same browser behind a load balancer: its cookie reaches the other instance.
-    browser.jar.set(otherInstance.url, '__Host-session', browser.jar.get(signInApp.url, '__Host-session')!.value);
+    carrySession(browser, signInApp, otherInstance);
     const l1 = (otherInstance.services.tokenCacheStore as Partial<L1TokenCacheStore>).l1!;
     const before = { ...l1.stats };
     const firstVisit = await measureStorage(otherInstance, () => mailOk(otherInstance, browser));
@@ -113,7 +113,7 @@ describe('storage round trips per request', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await client.admin.resetStats();
     // The same browser behind a load balancer reaches the other instance, which never indexed this account.
-    browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
+    carrySession(browser, app, other);
     const refresh = await measureStorage(other, () => mailOk(other, browser));
     figures['/api/mail with a refresh, the first of the account on this instance today'] = refresh;
     expect((await client.admin.stats()).refreshTokenRedemptions).toBe(1);

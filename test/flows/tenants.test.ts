@@ -10,7 +10,7 @@ import { TABLES } from '../../src/storage/tables';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient, type EntraUser } from '../support/emulators';
 import { Browser, parseForm } from '../support/http-client';
-import { signIn, startLogin } from '../support/sign-in';
+import { carrySession, signIn, startLogin } from '../support/sign-in';
 
 const home = () => emulators().entra.tenants.find((t) => t.id === emulators().entra.tenantId)!;
 const fabrikam = () => emulators().entra.tenants.find((t) => !t.personal && t.id !== emulators().entra.tenantId)!;
@@ -27,11 +27,6 @@ async function rowsOf(user: EntraUser): Promise<string[]> {
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
   }
   return keys;
-}
-
-/** The same browser at another instance of the app (same storage and keys, other settings). */
-function carrySession(browser: Browser, from: TestApp, to: TestApp): void {
-  browser.jar.set(to.url, '__Host-session', browser.jar.get(from.url, '__Host-session')!.value);
 }
 
 async function json(browser: Browser, url: string): Promise<{ status: number; body: Record<string, unknown> }> {
