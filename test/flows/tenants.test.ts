@@ -125,11 +125,7 @@ describe('multi-tenant sign-in', () => {
       expect(confirm.status).toBe(200);
       expect((await client.admin.stats()).lastLogoutHint).toEqual({ oid: alex.oid, tid: fabrikam().id });
       const form = parseForm(confirm.body, confirm.url);
-      const done = await browser.request(form.action, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(form.fields).toString(),
-      });
+      const done = await browser.post(form.action, form.fields);
       expect(done.status).toBe(303);
       // The session at Entra is over: the next sign-in asks for the account again.
       const again = await browser.follow(`${app.url}/api/login?returnTo=%2F`);
