@@ -10,6 +10,7 @@ import { TABLES } from '../../src/storage/tables';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient, type EntraUser } from '../support/emulators';
 import { Browser, parseForm } from '../support/http-client';
+import { rowKeysOf } from '../support/session-rows';
 import { carrySession, signIn, startLogin } from '../support/sign-in';
 
 const home = () => emulators().entra.tenants.find((t) => t.id === emulators().entra.tenantId)!;
@@ -18,15 +19,13 @@ const fabrikam = () => emulators().entra.tenants.find((t) => !t.personal && t.id
 /** Every row (sessions, token cache, lease) the app holds in the user's partition. */
 async function rowsOf(user: EntraUser): Promise<string[]> {
   const table = TableClient.fromConnectionString(emulators().tables.connectionString, TABLES.accounts, { allowInsecureConnection: true });
-  const partition = `${user.oid}.${user.tenantId ?? emulators().entra.tenantId}`.toLowerCase();
-  const keys: string[] = [];
   try {
-    for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${partition}'`, select: ['RowKey'] } })) keys.push(String(row.rowKey));
+    return await rowKeysOf(table, `${user.oid}.${user.tenantId ?? emulators().entra.tenantId}`);
   } catch (error) {
     // No table yet (this file run alone, before anything was stored): no rows either.
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    return [];
   }
-  return keys;
 }
 
 async function json(browser: Browser, url: string): Promise<{ status: number; body: Record<string, unknown> }> {
