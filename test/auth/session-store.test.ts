@@ -3,49 +3,19 @@
  * read brings the cache rows along, and neither store ever deletes the other's rows.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { odata, type TableClient } from '@azure/data-tables';
 import { hashSid } from '../../src/auth/session-row';
-import { TableSessionStore, type SessionRecord, type SessionRef, type TokenCacheRowsSink } from '../../src/auth/session-store';
+import { TableSessionStore, type TokenCacheRowsSink } from '../../src/auth/session-store';
 import { MemoryL1 } from '../../src/cache/memory-l1';
 import { tokenCacheRowsSink } from '../../src/cache/shared-read';
 import { TableTokenCacheStore } from '../../src/cache/table-token-cache-store';
 import { partitionKeyOf } from '../../src/cache/token-cache-store';
 import { parseKeyRing } from '../../src/crypto/keyring';
 import { useAzurite } from '../support/azurite';
+import { newAccount, rowKeysOf as rowKeys, sessionRecord as record, sessionRef as ref } from '../support/session-rows';
 
 const azurite = useAzurite();
 const ring = parseKeyRing(`k1:${randomBytes(32).toString('base64')}`);
 const HOUR = 3_600_000;
-
-function newAccount(): string {
-  return `${randomUUID()}.${randomUUID()}`;
-}
-
-function record(homeAccountId: string, now = Date.now(), overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    homeAccountId,
-    name: 'Adele Vance',
-    username: 'adele@contoso.test',
-    tenantId: homeAccountId.split('.')[1]!,
-    createdAt: now,
-    lastSeenAt: now,
-    idleExpiresAt: now + 14 * 24 * HOUR,
-    absoluteExpiresAt: now + 90 * 24 * HOUR,
-    ...overrides,
-  };
-}
-
-function ref(homeAccountId: string): SessionRef {
-  return { homeAccountId, idHash: randomBytes(32).toString('hex') };
-}
-
-async function rowKeys(client: TableClient, homeAccountId: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const row of client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partitionKeyOf(homeAccountId)}`, select: ['RowKey'] } })) {
-    keys.push(row.rowKey!);
-  }
-  return keys.sort();
-}
 
 async function setUp(options: { withSink?: boolean } = {}) {
   const table = azurite().uniqueTable('acc');

@@ -693,11 +693,7 @@ describe('sign-in page, sign-out and admin controls', () => {
     expect(logout.status).toBe(200);
     expect(logout.body).toContain('Sign out — Emulated Entra ID');
     const form = parseForm(logout.body, logout.url);
-    const done = await browser.request(form.action, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form.fields).toString(),
-    });
+    const done = await browser.post(form.action, form.fields);
     expect(done.status).toBe(303);
     expect(done.location).toBe(postLogout);
 

@@ -36,11 +36,7 @@ describe('the URLs the app sends to Entra', () => {
     const confirm = await browser.request(out.location!);
     expect(confirm.status).toBe(200);
     const form = parseForm(confirm.body, confirm.url);
-    const done = await browser.request(form.action, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form.fields).toString(),
-    });
+    const done = await browser.post(form.action, form.fields);
     expect({ status: done.status, location: done.location }).toEqual({ status: 303, location: postLogout });
   });
 });

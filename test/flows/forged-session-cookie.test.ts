@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { L1TokenCacheStore } from '../../src/cache/l1-token-cache-store';
 import { partitionKeyOf } from '../../src/cache/token-cache-store';
 import { parseSessionCookie, SESSION_COOKIE } from '../../src/auth/session-cookie';
-import { randomKeyRing, startTestApp, type TestApp } from '../support/app';
+import { measureStorage, randomKeyRing, startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
 import { signIn } from '../support/sign-in';
@@ -64,15 +64,16 @@ describe('forged session cookies', () => {
       // A kid the ring does not have.
       () => `${randomPart()}.${parts.homeAccountId}.${randomPart()}.nokey`,
     ];
-    const before = { ...other.services.storageTraffic };
-    for (let i = 0; i < FORGED_REQUESTS; i++) {
-      const forged = forgeries[i % forgeries.length]!();
-      const answer = await get(other, i % 2 === 0 ? '/api/mail?top=1' : '/api/me', forged);
-      expect(answer.status).toBe(401);
-      expect(JSON.parse(answer.body)).toMatchObject({ error: 'login_required' });
-    }
-    expect(other.services.storageTraffic.reads - before.reads).toBe(0);
-    expect(other.services.storageTraffic.writes - before.writes).toBe(0);
+    const cost = await measureStorage(other, async () => {
+      for (let i = 0; i < FORGED_REQUESTS; i++) {
+        const forged = forgeries[i % forgeries.length]!();
+        const answer = await get(other, i % 2 === 0 ? '/api/mail?top=1' : '/api/me', forged);
+        expect(answer.status).toBe(401);
+        expect(JSON.parse(answer.body)).toMatchObject({ error: 'login_required' });
+      }
+    });
+    expect(cost.reads).toBe(0);
+    expect(cost.writes).toBe(0);
     // Nothing of the user's token cache was pulled into the other instance's memory.
     const l1 = (other.services.tokenCacheStore as Partial<L1TokenCacheStore>).l1!;
     expect(l1.isFresh(partitionKeyOf(parts.homeAccountId))).toBe(false);

@@ -17,9 +17,10 @@
 import fc from 'fast-check';
 import { createRoutes } from '../../src/routes';
 import { SESSION_COOKIE } from '../../src/auth/session-cookie';
-import { startTestApp, type TestApp } from '../support/app';
-import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
+import type { TestApp } from '../support/app';
+import { emulators } from '../support/emulators';
 import { Browser } from '../support/http-client';
+import { useOwnClientApp } from '../support/own-client-app';
 import { signIn } from '../support/sign-in';
 
 const SEED = 20_261_604;
@@ -118,7 +119,7 @@ const emulatedIssuer = (): string => `${emulators().entra.url.replace(/\/$/, '')
 
 describe('fuzzing every route × method', () => {
   const user = emulators().entra.users[0]!;
-  let client: EntraTestClient;
+  const own = useOwnClientApp({ realClock: true });
   let app: TestApp;
   let realCookie: string;
   let identity: string;
@@ -126,8 +127,7 @@ describe('fuzzing every route × method', () => {
   const transactions: Transaction[] = [];
 
   beforeAll(async () => {
-    client = await entraAdmin.createClient();
-    app = await startTestApp({ realClock: true, env: client.env });
+    app = own.app();
     const browser = new Browser();
     await signIn(browser, app.url, user.username);
     realCookie = browser.jar.get(app.url, SESSION_COOKIE)!.value;
@@ -139,11 +139,6 @@ describe('fuzzing every route × method', () => {
       const hop = await started.request(`${app.url}/api/login?returnTo=%2F`);
       transactions.push({ cookie: started.jar.header(`${app.url}/api/callback`), state: new URL(hop.location!).searchParams.get('state')! });
     }
-  });
-
-  afterAll(async () => {
-    await client.admin.reset();
-    await app.stop();
   });
 
   const table = createRoutes(() => Promise.reject(new Error('only the paths and methods are read here')));

@@ -4,22 +4,20 @@
  * the person, the sign-in button with a note; never a loop.
  */
 import { SILENT_SIGN_IN_COOKIE } from '../../src/auth/silent-sign-in';
-import { startTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
+import { useOwnClientApp } from '../support/own-client-app';
 import { signIn } from '../support/sign-in';
 
 describe('quiet re-sign-in', () => {
+  const own = useOwnClientApp({ realClock: true });
   let app: TestApp;
   let client: EntraTestClient;
 
-  beforeAll(async () => {
-    client = await entraAdmin.createClient();
-    app = await startTestApp({ realClock: true, env: client.env });
-  });
-  afterAll(async () => {
-    await client.admin.reset();
-    await app.stop();
+  beforeAll(() => {
+    client = own.client();
+    app = own.app();
   });
 
   const authorizeRequests = async (): Promise<number> => (await client.admin.stats()).authorizeRequests;

@@ -7,7 +7,7 @@ import type { RememberingSessionStore } from '../../src/auth/session-memory';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin } from '../support/emulators';
 import { Browser, type Hop } from '../support/http-client';
-import { signIn } from '../support/sign-in';
+import { carrySession, signIn } from '../support/sign-in';
 
 const CHROME_ON_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const SAFARI_ON_IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
@@ -89,7 +89,7 @@ describe('sessions people control', () => {
   it('ending a device needs the app\'s Origin and X-CSRF: 1 (403 otherwise), answers 204, and takes effect at once on every instance', async () => {
     const { laptop, phone } = await twoDevices();
     // The phone is also served by another instance, which now remembers its session for 30 s.
-    phone.jar.set(other.url, '__Host-session', phone.jar.get(app.url, '__Host-session')!.value);
+    carrySession(phone, app, other);
     expect(await meStatus(phone, other)).toBe(200);
     const phoneId = (await list(laptop)).find((s) => !s.current)!.id;
 

@@ -2,7 +2,7 @@ import type { RememberingSessionStore } from '../../src/auth/session-memory';
 import { storageUnavailable } from '../../src/storage/tables';
 import { startTestApp, type TestApp } from '../support/app';
 import { Browser, parseForm } from '../support/http-client';
-import { signIn, startLogin } from '../support/sign-in';
+import { carrySession, signIn, startLogin } from '../support/sign-in';
 import { emulators, entraAdmin } from '../support/emulators';
 import fixture from '../auth/fixtures/open-redirects.json';
 
@@ -307,7 +307,7 @@ describe('sign-in, sessions and sign-out', () => {
       const browser = new Browser();
       await signIn(browser, app.url, adele.username);
       // A copy of the cookie (as a thief would hold it) on another instance behind the same load balancer.
-      browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
+      carrySession(browser, app, other);
       const meOn = async (url: string): Promise<number> => (await browser.request(`${url}/api/me`)).status;
       expect(await meOn(other.url)).toBe(200);
 

@@ -5,7 +5,7 @@
  * (src/auth/spent-transactions.ts), so a replay never reaches Entra.
  */
 import { randomBytes } from 'node:crypto';
-import type { TestApp } from '../support/app';
+import { measureStorage, type TestApp } from '../support/app';
 import { useOwnClientApp } from '../support/own-client-app';
 import { emulators, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
@@ -53,11 +53,12 @@ describe('spent sign-in transactions', () => {
 
   it('a sign-in costs one write more than before: the spent transaction', async () => {
     await signIn(new Browser(), app.url, user.username); // the account's partition exists
-    const before = { ...app.services.storageTraffic };
-    const { last } = await signIn(new Browser(), app.url, user.username);
-    expect(last.status).toBe(200);
+    const cost = await measureStorage(app, async () => {
+      const { last } = await signIn(new Browser(), app.url, user.username);
+      expect(last.status).toBe(200);
+    });
     // The session row, its front-channel (sid) row, the token cache, the spent transaction.
-    expect(app.services.storageTraffic.writes - before.writes).toBe(4);
+    expect(cost.writes).toBe(4);
   });
 
   it('the sweep deletes spent transactions once their cookie has expired, and keeps the others', async () => {

@@ -4,10 +4,10 @@
  */
 import type { MsalTokenService } from '../../src/auth/msal-token-service';
 import type { L1TokenCacheStore } from '../../src/cache/l1-token-cache-store';
-import { startTestApp, type TestApp } from '../support/app';
+import { measureStorage, startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient } from '../support/emulators';
 import { Browser } from '../support/http-client';
-import { signIn } from '../support/sign-in';
+import { carrySession, signIn } from '../support/sign-in';
 
 const MSAL_RENEWAL_OFFSET_S = 300;
 
@@ -28,12 +28,6 @@ describe('storage round trips per request', () => {
     console.log(`storage round trips per request:\n${Object.entries(figures).map(([k, v]) => `  ${k}: ${v.reads} reads, ${v.writes} writes`).join('\n')}`);
   });
 
-  async function measure(app: TestApp, step: () => Promise<unknown>): Promise<{ reads: number; writes: number }> {
-    const before = { ...app.services.storageTraffic };
-    await step();
-    return { reads: app.services.storageTraffic.reads - before.reads, writes: app.services.storageTraffic.writes - before.writes };
-  }
-
   async function mailOk(app: TestApp, browser: Browser): Promise<void> {
     const hop = await browser.request(`${app.url}/api/mail?top=1`);
     expect(hop.status).toBe(200);
@@ -50,11 +44,11 @@ describe('storage round trips per request', () => {
     apps.push(app);
     await signIn(new Browser(), app.url, user.username); // the first one also creates the tables
     const browser = new Browser();
-    figures[`sign-in (${label})`] = await measure(app, () => signIn(browser, app.url, user.username));
+    figures[`sign-in (${label})`] = await measureStorage(app, () => signIn(browser, app.url, user.username));
     await mailOk(app, browser);
     const counters = (app.services.tokens as MsalTokenService).counters;
     const fromMemoryBefore = counters.servedFromMemory;
-    const warm = await measure(app, () => mailOk(app, browser));
+    const warm = await measureStorage(app, () => mailOk(app, browser));
     // With the memory copies on, MSAL is not even asked: the access token handed out a moment ago is reused.
     expect(counters.servedFromMemory - fromMemoryBefore).toBe(label.startsWith('without') ? 0 : 1);
     figures[`warm /api/mail (${label})`] = warm;
@@ -71,10 +65,10 @@ describe('storage round trips per request', () => {
     const browser = new Browser();
     await signIn(browser, signInApp.url, user.username);
     // The same browser behind a load balancer: its cookie reaches the other instance.
-    browser.jar.set(otherInstance.url, '__Host-session', browser.jar.get(signInApp.url, '__Host-session')!.value);
+    carrySession(browser, signInApp, otherInstance);
     const l1 = (otherInstance.services.tokenCacheStore as Partial<L1TokenCacheStore>).l1!;
     const before = { ...l1.stats };
-    const firstVisit = await measure(otherInstance, () => mailOk(otherInstance, browser));
+    const firstVisit = await measureStorage(otherInstance, () => mailOk(otherInstance, browser));
     figures['warm /api/mail, first visit to an instance'] = firstVisit;
     expect(firstVisit).toEqual({ reads: 1, writes: 0 });
     // The rows the session read brought along served MSAL's cache access from memory.
@@ -91,7 +85,7 @@ describe('storage round trips per request', () => {
     await signIn(browser, app.url, user.username);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await client.admin.resetStats();
-    const refresh = await measure(app, () => mailOk(app, browser));
+    const refresh = await measureStorage(app, () => mailOk(app, browser));
     figures['/api/mail with a refresh'] = refresh;
     expect((await client.admin.stats()).refreshTokenRedemptions).toBe(1);
     // Reads: the session, the offline probe, and MSAL's two cache accesses during a refresh (the
@@ -111,7 +105,7 @@ describe('storage round trips per request', () => {
     await signIn(new Browser(), other.url, someoneElse);
     await client.admin.setSettings({ accessTokenTtlSeconds: MSAL_RENEWAL_OFFSET_S + 2 });
     const browser = new Browser();
-    const signInCost = await measure(app, () => signIn(browser, app.url, user.username));
+    const signInCost = await measureStorage(app, () => signIn(browser, app.url, user.username));
     figures['sign-in, the first of the account on this instance today'] = signInCost;
     // The spent sign-in transaction, the session's index row and row, its front-channel (sid) row,
     // the token cache's index row and row.
@@ -119,8 +113,8 @@ describe('storage round trips per request', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await client.admin.resetStats();
     // The same browser behind a load balancer reaches the other instance, which never indexed this account.
-    browser.jar.set(other.url, '__Host-session', browser.jar.get(app.url, '__Host-session')!.value);
-    const refresh = await measure(other, () => mailOk(other, browser));
+    carrySession(browser, app, other);
+    const refresh = await measureStorage(other, () => mailOk(other, browser));
     figures['/api/mail with a refresh, the first of the account on this instance today'] = refresh;
     expect((await client.admin.stats()).refreshTokenRedemptions).toBe(1);
     // The lease, the cache's index row (its expiry moved to a day this instance has not indexed), the cache, the release.

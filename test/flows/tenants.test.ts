@@ -10,7 +10,8 @@ import { TABLES } from '../../src/storage/tables';
 import { startTestApp, type TestApp } from '../support/app';
 import { emulators, entraAdmin, type EntraTestClient, type EntraUser } from '../support/emulators';
 import { Browser, parseForm } from '../support/http-client';
-import { signIn, startLogin } from '../support/sign-in';
+import { rowKeysOf } from '../support/session-rows';
+import { carrySession, signIn, startLogin } from '../support/sign-in';
 
 const home = () => emulators().entra.tenants.find((t) => t.id === emulators().entra.tenantId)!;
 const fabrikam = () => emulators().entra.tenants.find((t) => !t.personal && t.id !== emulators().entra.tenantId)!;
@@ -18,20 +19,13 @@ const fabrikam = () => emulators().entra.tenants.find((t) => !t.personal && t.id
 /** Every row (sessions, token cache, lease) the app holds in the user's partition. */
 async function rowsOf(user: EntraUser): Promise<string[]> {
   const table = TableClient.fromConnectionString(emulators().tables.connectionString, TABLES.accounts, { allowInsecureConnection: true });
-  const partition = `${user.oid}.${user.tenantId ?? emulators().entra.tenantId}`.toLowerCase();
-  const keys: string[] = [];
   try {
-    for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey eq '${partition}'`, select: ['RowKey'] } })) keys.push(String(row.rowKey));
+    return await rowKeysOf(table, `${user.oid}.${user.tenantId ?? emulators().entra.tenantId}`);
   } catch (error) {
     // No table yet (this file run alone, before anything was stored): no rows either.
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    return [];
   }
-  return keys;
-}
-
-/** The same browser at another instance of the app (same storage and keys, other settings). */
-function carrySession(browser: Browser, from: TestApp, to: TestApp): void {
-  browser.jar.set(to.url, '__Host-session', browser.jar.get(from.url, '__Host-session')!.value);
 }
 
 async function json(browser: Browser, url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -130,11 +124,7 @@ describe('multi-tenant sign-in', () => {
       expect(confirm.status).toBe(200);
       expect((await client.admin.stats()).lastLogoutHint).toEqual({ oid: alex.oid, tid: fabrikam().id });
       const form = parseForm(confirm.body, confirm.url);
-      const done = await browser.request(form.action, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(form.fields).toString(),
-      });
+      const done = await browser.post(form.action, form.fields);
       expect(done.status).toBe(303);
       // The session at Entra is over: the next sign-in asks for the account again.
       const again = await browser.follow(`${app.url}/api/login?returnTo=%2F`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { METRIC } from '../../src/telemetry/instruments';
 import { get, infraFile, literal, modules, named, params, properties, REPO_ROOT, resourcesOfType, stringValue, vars } from './bicep';
+import { mainParameters } from './deployment';
 
 const ALERTS = 'infra/modules/alerts.bicep';
 
@@ -32,8 +33,7 @@ describe('alerts.bicep', () => {
     expect(call!.args.get('alertEmailAddress')?.text).toBe('alertEmailAddress');
     expect(call!.args.get('applicationInsightsName')?.text).toBe('monitoring.outputs.applicationInsightsName');
     expect(literal(params(main).get('alertEmailAddress')?.defaultValue)).toBe('');
-    const parameters = JSON.parse(readFileSync(join(REPO_ROOT, 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
-    expect(parameters.parameters['alertEmailAddress']).toEqual({ value: '${ALERT_EMAIL_ADDRESS}' });
+    expect(mainParameters()['alertEmailAddress']).toEqual({ value: '${ALERT_EMAIL_ADDRESS}' });
   });
 
   it('has an action group that e-mails the address, made only when one is given', async () => {

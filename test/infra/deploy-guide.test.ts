@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { get, infraFile, modules, outputs, REPO_ROOT, resourcesOfType } from './bicep';
+import { mainParameters } from './deployment';
 
 const guide = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
 
@@ -40,7 +41,7 @@ describe('the Azure CLI path in docs/deploy.md', () => {
   });
 
   it('gives the main.bicep parameter for every azd env set (azd maps them through infra/main.parameters.json)', () => {
-    const mapping = (JSON.parse(readFileSync(join(REPO_ROOT, 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> }).parameters;
+    const mapping = mainParameters();
     const paramOf = new Map(Object.entries(mapping).map(([param, { value }]) => [/^\$\{([A-Z_]+)/.exec(value)?.[1], param]));
     const set = [...new Set([...guide.matchAll(/azd env set ([A-Z_]+)/g)].map((m) => m[1]!))].sort();
     expect(set).toEqual(expect.arrayContaining(['ENTRA_CLIENT_CREDENTIAL', 'ENTRA_CLIENT_ID']));

@@ -2,8 +2,15 @@
  * What the infra tests know about this deployment's shape: where the app settings are written, and
  * which settings belong to the platform rather than to src/config.ts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Node } from 'web-tree-sitter';
-import { get, literal, named, properties, resourcesOfType, where, type BicepFile } from './bicep';
+import { get, literal, named, properties, REPO_ROOT, resourcesOfType, where, type BicepFile } from './bicep';
+
+/** infra/main.parameters.json's parameters: the azd environment values each main.bicep parameter gets. */
+export function mainParameters(): Record<string, { value: string }> {
+  return (JSON.parse(readFileSync(join(REPO_ROOT, 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> }).parameters;
+}
 
 /**
  * Settings the Functions host and its extensions read, not the app: identity-based host storage,

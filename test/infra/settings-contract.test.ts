@@ -4,12 +4,12 @@
  * defaults, and the tables and outputs the code and the deploy tooling rely on exist.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { loadConfig, SETTINGS, type SettingSpec } from '../../src/config';
 import { TABLES } from '../../src/storage/tables';
 import type { Node } from 'web-tree-sitter';
 import { infraFile, infraFiles, literal, modules, named, outputs, params, REPO_ROOT, resolveLiteral, stringValue, vars, type BicepFile } from './bicep';
-import { appSettings, FORBIDDEN_SETTINGS, HOST_SETTINGS, isHostSetting } from './deployment';
+import { appSettings, FORBIDDEN_SETTINGS, HOST_SETTINGS, isHostSetting, mainParameters } from './deployment';
 
 const specs: readonly SettingSpec[] = SETTINGS;
 
@@ -152,10 +152,7 @@ describe('what the code and the tooling rely on', () => {
   it('main.parameters.json passes only parameters main.bicep declares, and every required one', async () => {
     const main = await infraFile('infra/main.bicep');
     const declared = params(main);
-    const file = JSON.parse(readFileSync(join(dirname(join(REPO_ROOT, main.path)), 'main.parameters.json'), 'utf8')) as {
-      parameters: Record<string, { value?: unknown }>;
-    };
-    const passed = Object.keys(file.parameters);
+    const passed = Object.keys(mainParameters());
     expect(passed.filter((name) => !declared.has(name))).toEqual([]);
     const required = [...declared.values()].filter((p) => p.defaultValue === undefined).map((p) => p.name);
     expect(required.filter((name) => !passed.includes(name))).toEqual([]);

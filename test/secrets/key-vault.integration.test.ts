@@ -50,23 +50,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await vaultAdmin('POST', '_emulator/down', { down: false });
-  await vaultAdmin('DELETE', '_emulator/deny');
+  await own.admin('POST', 'down', { down: false });
+  await own.admin('DELETE', 'deny');
 });
 
-async function vaultAdmin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(new URL(path, vault.url), {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
 async function vaultStats(): Promise<{ secretReads: number; byName: Record<string, number>; byStatus: Record<string, number> }> {
-  return vaultAdmin('GET', '_emulator/stats');
+  return own.admin('GET', 'stats');
 }
 
 function secretsConfig(over: Partial<SecretsConfig> = {}): SecretsConfig {
@@ -129,7 +118,7 @@ describe('reading secrets with DefaultAzureCredential on the emulated managed id
 
   test('50 concurrent first requests cost exactly one vault read', async () => {
     const secrets = createSecrets(secretsConfig());
-    await vaultAdmin('POST', '_emulator/stats/reset');
+    await own.admin('POST', 'stats/reset');
     const all = await Promise.all(Array.from({ length: 50 }, () => secrets.credentials.current()));
     expect(new Set(all.map((c) => JSON.stringify(c))).size).toBe(1);
     const stats = await vaultStats();
@@ -161,7 +150,7 @@ describe('createServices with KEY_VAULT_URL', () => {
     const info = emulators();
     const config = loadConfig({ ...info.envKeyVault, KEY_VAULT_URL: vault.url });
     expect(config.keyVaultUrl).toBe(vaultUrl);
-    await vaultAdmin('POST', '_emulator/stats/reset');
+    await own.admin('POST', 'stats/reset');
     const services = createServices(config);
     expect((await vaultStats()).secretReads).toBe(0); // nothing read before first use
     expect(await services.credentials.current()).toEqual({ clientSecret: info.entra.clientSecret });
@@ -175,16 +164,16 @@ describe('key-ring rotation across instances', () => {
   test('a sign-in cookie or mail cursor sealed with a key another instance already rotated to still opens: the ring is re-read once', async () => {
     const info = emulators();
     const [oldKey, newKey] = [`k-old:${randomBytes(32).toString('base64')}`, `k-new:${randomBytes(32).toString('base64')}`];
-    await vaultAdmin('PUT', '_emulator/secrets/rotating-ring', { value: oldKey });
+    await own.admin('PUT', 'secrets/rotating-ring', { value: oldKey });
     const env = { ...info.envKeyVault, KEY_VAULT_URL: vault.url, KEY_RING_SECRET_NAME: 'rotating-ring' };
     const b = createServices(loadConfig(env)); // reads the old ring and keeps it for its TTL
     await b.transactionSealer();
-    await vaultAdmin('PUT', '_emulator/secrets/rotating-ring', { value: `${newKey},${oldKey}` });
+    await own.admin('PUT', 'secrets/rotating-ring', { value: `${newKey},${oldKey}` });
     const a = createServices(loadConfig(env)); // started after the rotation: seals with the new key
     const sealedTxn = (await a.transactionSealer()).seal('{"state":"s"}', '__Host-txn-0123456789abcdef');
     const sealedCursor = (await a.cursorSealer()).seal('$skip=10', 'cursor:user');
 
-    await vaultAdmin('POST', '_emulator/stats/reset');
+    await own.admin('POST', 'stats/reset');
     expect((await b.transactionSealer([sealedTxn])).unseal(sealedTxn, '__Host-txn-0123456789abcdef')).toBe('{"state":"s"}');
     expect((await b.cursorSealer([sealedCursor])).unseal(sealedCursor, 'cursor:user')).toBe('$skip=10');
     expect((await vaultStats()).byName).toEqual({ 'rotating-ring': 1 }); // one renewal, then the new ring is known
@@ -204,7 +193,7 @@ describe('rotation without downtime', () => {
     const original = emulators().entra.clientSecret;
     // The original stays accepted throughout, so other test files using it are not disturbed.
     await entraAdmin.setClientSecret([original, SECRET_A]);
-    await vaultAdmin('PUT', '_emulator/secrets/rotating-secret', { value: SECRET_A });
+    await own.admin('PUT', 'secrets/rotating-secret', { value: SECRET_A });
     const { log, lines } = capturingLog();
     const secrets = createSecrets(secretsConfig({ clientSecretName: 'rotating-secret' }), { log });
     const call = tokenCaller(secrets.credentials);
@@ -226,7 +215,7 @@ describe('rotation without downtime', () => {
     const workers = Array.from({ length: 8 }, worker);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // The operator's steps: new version in the vault first, then Entra stops accepting the old one.
-    await vaultAdmin('PUT', '_emulator/secrets/rotating-secret', { value: SECRET_B });
+    await own.admin('PUT', 'secrets/rotating-secret', { value: SECRET_B });
     await entraAdmin.setClientSecret([original, SECRET_B]);
     const okAtRotation = ok;
     await new Promise((resolve) => setTimeout(resolve, 700));
@@ -251,7 +240,7 @@ describe('failures', () => {
     const clock = new TestClock();
     const { log, lines } = capturingLog();
     const secrets = createSecrets(secretsConfig(), { clock: clock.fn, log });
-    await vaultAdmin('POST', '_emulator/down', { down: true, retryAfterSeconds: 1 });
+    await own.admin('POST', 'down', { down: true, retryAfterSeconds: 1 });
 
     const error = await caught(secrets.credentials.current());
     expect(error).toMatchObject({ code: 'key_vault_unavailable', status: 503 });
@@ -267,7 +256,7 @@ describe('failures', () => {
     await expect(secrets.credentials.current()).rejects.toMatchObject({ code: 'key_vault_unavailable' });
     expect((await vaultStats()).byStatus['503'] ?? 0).toBe(before);
 
-    await vaultAdmin('POST', '_emulator/down', { down: false });
+    await own.admin('POST', 'down', { down: false });
     clock.now += 2_000;
     expect(await secrets.credentials.current()).toEqual({ clientSecret: emulators().entra.clientSecret });
     expect(lines).toEqual([]);
@@ -278,7 +267,7 @@ describe('failures', () => {
     const { log, lines } = capturingLog();
     const secrets = createSecrets(secretsConfig(), { clock: clock.fn, log });
     const first = await secrets.credentials.current();
-    await vaultAdmin('POST', '_emulator/down', { down: true, retryAfterSeconds: 0 });
+    await own.admin('POST', 'down', { down: true, retryAfterSeconds: 0 });
     clock.now += 11 * 60_000;
     expect(await secrets.credentials.current()).toEqual(first);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -299,7 +288,7 @@ describe('failures', () => {
 
   test('no permission: config_invalid naming the role and the identity that needs it', async () => {
     const info = emulators();
-    await vaultAdmin('POST', '_emulator/deny', { oid: info.entra.managedIdentityPrincipalId });
+    await own.admin('POST', 'deny', { oid: info.entra.managedIdentityPrincipalId });
     const secrets = createSecrets(secretsConfig());
     const error = await caught(secrets.keyRing.current());
     expect(error).toMatchObject({ code: 'config_invalid', status: 503 });
@@ -312,7 +301,7 @@ describe('failures', () => {
   });
 
   test('a disabled current version', async () => {
-    await vaultAdmin('PUT', '_emulator/secrets/disabled-secret', { value: 'x', enabled: false });
+    await own.admin('PUT', 'secrets/disabled-secret', { value: 'x', enabled: false });
     const error = await caught(createSecrets(secretsConfig({ clientSecretName: 'disabled-secret' })).credentials.current());
     expect(error.message).toBe(`Key Vault ${vaultUrl}: the current version of secret "disabled-secret" is disabled: enable it, or add a new enabled version.`);
   });

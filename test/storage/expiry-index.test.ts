@@ -3,42 +3,22 @@
  * only past days' entries, tolerates stale ones, deletes conditionally, backfills old tables once,
  * and costs the same number of storage requests whatever the number of live users.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
-import { TableSessionStore, type SessionRecord, type SessionRef } from '../../src/auth/session-store';
+import { TableSessionStore } from '../../src/auth/session-store';
 import { sweepSessions } from '../../src/auth/session-sweep';
 import { TableTokenCacheStore } from '../../src/cache/table-token-cache-store';
 import { parseKeyRing } from '../../src/crypto/keyring';
 import { ExpiryIndex, expiryBucketOf } from '../../src/storage/expiry-index';
 import { countTraffic, type StorageTraffic } from '../../src/storage/tables';
 import { useAzurite } from '../support/azurite';
+import { newAccount, rowKeysOf, sessionRecord, sessionRef } from '../support/session-rows';
 
 const azurite = useAzurite();
 const ring = parseKeyRing(`k1:${randomBytes(32).toString('base64')}`);
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const SESSION_ROWS = { from: 'session-', to: 'session.' };
-
-function newAccount(): string {
-  return `${randomUUID()}.${randomUUID()}`;
-}
-
-function sessionRecord(homeAccountId: string, now: number, idleMs = 14 * DAY): SessionRecord {
-  return {
-    homeAccountId,
-    name: 'Adele Vance',
-    username: 'adele@contoso.test',
-    tenantId: homeAccountId.split('.')[1]!,
-    createdAt: now,
-    lastSeenAt: now,
-    idleExpiresAt: now + idleMs,
-    absoluteExpiresAt: now + 90 * DAY,
-  };
-}
-
-function sessionRef(homeAccountId: string): SessionRef {
-  return { homeAccountId, idHash: randomBytes(32).toString('hex') };
-}
 
 interface Fixture {
   readonly client: TableClient;
@@ -69,12 +49,6 @@ async function indexRows(client: TableClient, kind: string): Promise<string[]> {
     rows.push(`${row.partitionKey!.slice(`expiry-${kind}-`.length)}/${row.rowKey}`);
   }
   return rows.sort();
-}
-
-async function rowKeysOf(client: TableClient, partition: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const row of client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] } })) keys.push(row.rowKey!);
-  return keys.sort();
 }
 
 /** Sweeps both kinds until a run finds nothing, as successive timer runs would; answers what went. */

@@ -81,6 +81,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   return { url: host.url, host, services, config, clock, logs, stop: () => host.stop() };
 }
 
+/** The storage round trips (reads, writes) `app` makes while `step` runs, counted at the SDK pipeline. */
+export async function measureStorage(app: TestApp, step: () => Promise<unknown>): Promise<{ reads: number; writes: number }> {
+  const before = { ...app.services.storageTraffic };
+  await step();
+  return { reads: app.services.storageTraffic.reads - before.reads, writes: app.services.storageTraffic.writes - before.writes };
+}
+
 export function randomKeyRing(kid = `k${randomBytes(3).toString('hex')}`): string {
   return `${kid}:${randomBytes(32).toString('base64')}`;
 }

@@ -59,7 +59,8 @@ export interface EntraFault {
   readonly endpoint?: 'token' | 'authorize' | 'discovery' | 'jwks' | 'msi' | 'all';
 }
 
-async function adminCall<T>(baseUrl: string, method: string, path: string, body?: unknown): Promise<T> {
+/** One admin route (`_emulator/<path>`) of the emulator at `baseUrl`; throws when it does not answer 2xx. */
+export async function adminCall<T>(baseUrl: string, method: string, path: string, body?: unknown): Promise<T> {
   const url = new URL(`_emulator/${path}`, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).href;
   const response = await fetch(url, {
     method,

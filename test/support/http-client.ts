@@ -92,12 +92,21 @@ export class Browser {
 
   /** Submits a form: POST url-encoded fields, then follows redirects. */
   async submit(url: string, fields: Record<string, string>, extraHeaders: Record<string, string> = {}): Promise<Hop[]> {
-    return this.follow(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...extraHeaders },
-      body: new URLSearchParams(fields).toString(),
-    });
+    return this.follow(url, formPost(fields, extraHeaders));
   }
+
+  /** Posts a form once (url-encoded fields) and returns its answer, a redirect not followed. */
+  async post(url: string, fields: Record<string, string>): Promise<Hop> {
+    return this.request(url, formPost(fields));
+  }
+}
+
+function formPost(fields: Record<string, string>, extraHeaders: Record<string, string> = {}): RequestInit {
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...extraHeaders },
+    body: new URLSearchParams(fields).toString(),
+  };
 }
 
 /** Reads the first <form> of a page: its action (absolute) and its inputs' names and values. */

@@ -42,9 +42,14 @@ export interface Instance {
 
 /** Builds dist/serve.js from the current sources; throws with esbuild's output when it fails. */
 export function buildApp(): void {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', 'app'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  build('app');
+}
+
+/** Builds one part of scripts/build.mjs (`--only`: the app, or one tool) from the current sources; throws with esbuild's output when it fails. */
+export function build(only: 'app' | 'smoke' | 'doctor'): void {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', only], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) {
-    throw new Error(`node scripts/build.mjs --only app failed (status ${result.status}):\n${result.stdout}${result.stderr}`);
+    throw new Error(`node scripts/build.mjs --only ${only} failed (status ${result.status}):\n${result.stdout}${result.stderr}`);
   }
 }
 
@@ -75,7 +80,7 @@ export async function stopInstances(instances: readonly (Instance | undefined)[]
 }
 
 /** The process environment without any app setting of the parent, plus the given settings. */
-function childEnv(settings: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+export function childEnv(settings: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const setting of SETTINGS) delete env[setting.name];
   for (const name of ['EMULATORS_JSON', 'PORT', 'HOST', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) delete env[name];

@@ -6,10 +6,12 @@
  */
 import { KEY_VAULT_AUDIENCES, startKeyVault, type KeyVaultEmulator, type KeyVaultSecretInput } from '../../emulators/keyvault';
 import { ensureTestCa, issueServerCertificate } from '../../emulators/tls';
-import { emulators } from './emulators';
+import { adminCall, emulators } from './emulators';
 
 export interface OwnKeyVault {
   readonly vault: KeyVaultEmulator;
+  /** Its admin routes (`_emulator/<path>`: down, deny, secrets, stats; emulators/keyvault.ts). */
+  admin<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startOwnKeyVault(secrets: Readonly<Record<string, string |
   });
   return {
     vault,
+    admin: (method, path, body) => adminCall(vault.url, method, path, body),
     stop: async () => {
       await vault.stop();
       for (const [name, value] of Object.entries(savedEnv)) {

@@ -34,6 +34,14 @@ export async function signIn(
   return { hops, last: page };
 }
 
+/**
+ * The same browser at another instance of the app (same storage and keys), as behind a load
+ * balancer: the session cookie is host-only (`__Host-`), so it is copied to the other origin.
+ */
+export function carrySession(browser: Browser, from: { readonly url: string }, to: { readonly url: string }): void {
+  browser.jar.set(to.url, '__Host-session', browser.jar.get(from.url, '__Host-session')!.value);
+}
+
 /** The app's authorize redirect and the transaction cookie, without completing the sign-in. */
 export async function startLogin(browser: Browser, appUrl: string, query = 'returnTo=%2F'): Promise<Hop> {
   return browser.request(`${appUrl}/api/login?${query}`);

@@ -151,11 +151,6 @@ describe('telemetry of a Key Vault outage', () => {
   let app: TestApp;
   const ring = `k1:${randomBytes(32).toString('base64')}`;
 
-  const vaultAdmin = async (path: string, body: unknown): Promise<void> => {
-    const response = await fetch(new URL(`_emulator/${path}`, vault.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect(response.status).toBeLessThan(300);
-  };
-
   beforeAll(async () => {
     const info = emulators();
     // A vault of this file's own, so taking it down disturbs no other test file.
@@ -172,7 +167,7 @@ describe('telemetry of a Key Vault outage', () => {
   });
 
   it('the failed reads are spans and a failed-read count, the request span carries the code, the log line the trace id; /api/ready names the vault', async () => {
-    await vaultAdmin('down', { down: true });
+    await own.admin('POST', 'down', { down: true });
     telemetry.spans.reset();
     await telemetry.metricPoints();
 
@@ -213,7 +208,7 @@ describe('telemetry of a Key Vault outage', () => {
     expect(failures[0]!['invocationId']).toBe(loginSpan!.attributes['faas.invocation_id']);
 
     // The vault is back: readiness answers again once its cached answer is 5 s old.
-    await vaultAdmin('down', { down: false });
+    await own.admin('POST', 'down', { down: false });
     expect((await new Browser().request(`${app.url}/api/ready`)).status).toBe(503);
     app.clock.advance(5_000);
     const again = await new Browser().request(`${app.url}/api/ready`);

@@ -70,8 +70,3 @@ export function total(points: readonly MetricPoint[], name: string, match: Attri
     .filter((p) => p.name === name && Object.entries(match).every(([k, v]) => p.attributes[k] === v))
     .reduce((sum, p) => sum + p.value, 0);
 }
-
-/** A span's children (direct), by name. */
-export function childrenOf(spans: readonly ReadableSpan[], parent: ReadableSpan): ReadableSpan[] {
-  return spans.filter((s) => s.parentSpanContext?.spanId === parent.spanContext().spanId);
-}

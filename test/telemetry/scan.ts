@@ -13,7 +13,7 @@ import type { Attributes } from '@opentelemetry/api';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
-export const ALLOWED_KEYS = new Set([
+const ALLOWED_KEYS = new Set([
   // request spans and the request-duration histogram
   'http.request.method',
   'http.route',

@@ -16,13 +16,14 @@ import { odata, TableClient } from '@azure/data-tables';
 import { freePort, listen } from '../../emulators/ports';
 import { ensureTestCa, issueServerCertificate } from '../../emulators/tls';
 import { emulatorAdmin, emulators } from '../support/emulators';
-import { buildTool, runTool } from './run-tool';
+import { build } from '../support/instances';
+import { runTool } from './run-tool';
 
 const PUBLIC_BASE_URL = 'http://localhost:7071';
 const IDENTITY_NOTE =
   'Run here, the doctor reads as the identity DefaultAzureCredential finds (your `az login` off Azure, the managed identity on Azure), so that identity needs the same access.';
 
-beforeAll(() => buildTool('doctor'));
+beforeAll(() => build('doctor'));
 
 type Env = Record<string, string>;
 

@@ -3,11 +3,11 @@
  * an empty working directory unless given, none of the parent's app settings. Asynchronous, so an
  * app served from the test's own process can answer it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SETTINGS } from '../../src/config';
+import { childEnv } from '../support/instances';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -19,24 +19,15 @@ export interface ToolRun {
   readonly lines: string[];
 }
 
-/** Builds one tool (`smoke` or `doctor`) from the current sources. */
-export function buildTool(name: 'smoke' | 'doctor'): void {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--only', name], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-  if (result.status !== 0) throw new Error(`node scripts/build.mjs --only ${name} failed (status ${result.status}):\n${result.stdout}${result.stderr}`);
-}
-
 export function runTool(
   name: 'smoke' | 'doctor',
   args: readonly string[],
   options: { env?: Readonly<Record<string, string>>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<ToolRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const setting of SETTINGS) delete env[setting.name];
-  for (const other of ['EMULATORS_JSON', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'PORT', 'HOST']) delete env[other];
   const cwd = options.cwd ?? mkdtempSync(path.join(tmpdir(), `bff-${name}-`));
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'tools', `${name}.js`), ...args], {
     cwd,
-    env: { ...env, ...options.env },
+    env: childEnv(options.env ?? {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

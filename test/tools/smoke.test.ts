@@ -8,12 +8,13 @@ import { startTestApp, type TestApp } from '../support/app';
 import { emulators } from '../support/emulators';
 import { runSmoke } from '../../src/tools/smoke';
 import { formatResult } from '../../src/tools/report';
-import { buildTool, runTool } from './run-tool';
+import { build } from '../support/instances';
+import { runTool } from './run-tool';
 
 let app: TestApp;
 
 beforeAll(async () => {
-  buildTool('smoke');
+  build('smoke');
   app = await startTestApp({ realClock: true });
 });
 
