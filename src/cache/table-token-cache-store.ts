@@ -23,7 +23,7 @@ import type { Clock } from '../clock';
 import { currentRing, ringKnowing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
 import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
-import { statusOf } from '../storage/tables';
+import { deleteIfUnchanged, statusOf } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
 import { CACHE_ROW_RANGE, chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
 import {
@@ -423,14 +423,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
   async #deleteIfUnchanged(partition: string, rowKey: string, etag: string): Promise<boolean> {
     if (rowKey !== HEAD_ROW && rowKey !== LEASE_ROW && !isContinuationRowKey(rowKey)) return false;
     this.counters.deletes += 1;
-    try {
-      await this.#client.deleteEntity(partition, rowKey, { etag });
-      return true;
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === 412 || status === 404) return false;
-      throw error;
-    }
+    return deleteIfUnchanged(this.#client, partition, rowKey, etag);
   }
 
   /** Storage failures become AppErrors (503 when transient); our own errors and bugs pass as they are. */

@@ -32,7 +32,7 @@
  */
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import type { Clock } from '../clock';
-import { statusOf } from './tables';
+import { deleteIfUnchanged, statusOf } from './tables';
 
 export const EXPIRY_BUCKET_MS = 24 * 3600_000;
 /** A day is swept once it ended this long ago: more than any clock skew between instances. */
@@ -186,7 +186,8 @@ export class ExpiryIndex {
             const visited = await visit(entry.rowKey!, budget);
             if (visited.complete) {
               if (visited.recheckAt !== undefined) await this.#noteAt(entry.rowKey!, visited.recheckAt, now);
-              await this.#deleteEntry(entry.partitionKey!, entry.rowKey!, entry.etag);
+              // On its ETag: an entry a writer indexed again since the listing must stay (412); 404: another sweep took it.
+              await deleteIfUnchanged(this.#client, entry.partitionKey!, entry.rowKey!, entry.etag);
             }
             return visited;
           }),
@@ -210,20 +211,6 @@ export class ExpiryIndex {
     const bucket = expiryBucketOf(Math.max(expiresAt, now));
     this.counters.noted += 1;
     await this.#client.upsertEntity({ partitionKey: this.partitionOf(bucket), rowKey: partition }, 'Replace');
-  }
-
-  /**
-   * One by one, each on its ETag: the SDK's transactions send deletes unconditionally (no If-Match),
-   * and an entry a writer indexed again since the listing must stay.
-   */
-  async #deleteEntry(partitionKey: string, rowKey: string, etag: string): Promise<void> {
-    try {
-      await this.#client.deleteEntity(partitionKey, rowKey, { etag });
-    } catch (error) {
-      // 412: a writer indexed this day again meanwhile; 404: another sweep took it. Either way, leave it.
-      const status = statusOf(error);
-      if (status !== 412 && status !== 404) throw error;
-    }
   }
 
   async #readMarker(): Promise<{ done: boolean; continuation?: string } | undefined> {
