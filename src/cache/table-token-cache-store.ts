@@ -161,9 +161,8 @@ export class TableTokenCacheStore implements TokenCacheStore {
     return this.#guard(async () => {
       await this.#ensureTable();
       // The index row first: a write that then fails leaves a stale entry, which the sweep tolerates.
-      const noted = this.expiryIndex.counters.noted;
-      await this.expiryIndex.note(partition, expiresAt.getTime());
-      this.counters.writes += 1 + this.expiryIndex.counters.noted - noted;
+      const indexed = await this.expiryIndex.note(partition, expiresAt.getTime());
+      this.counters.writes += indexed ? 2 : 1;
       try {
         if (rows.length === 1) {
           const response = options.etag === undefined
