@@ -33,10 +33,12 @@ import { sweepExpired } from '../src/functions/sweep';
 import { startLocalHost } from '../src/http/local-host';
 import { createRoutes } from '../src/routes';
 import type { Services } from '../src/services';
+import { parseSessionCookie } from '../src/auth/session-cookie';
 import type { TableSessionStore } from '../src/auth/session-store';
 import type { RememberingSessionStore } from '../src/auth/session-memory';
 import type { TableTokenCacheStore } from '../src/cache/table-token-cache-store';
 import type { L1TokenCacheStore } from '../src/cache/l1-token-cache-store';
+import { partitionKeyOf } from '../src/cache/token-cache-store';
 import { expiryBucketOf } from '../src/storage/expiry-index';
 import { createTableClient, TABLES } from '../src/storage/tables';
 import { Browser, signIn } from './browser';
@@ -218,9 +220,9 @@ interface Templates {
   readonly cache: Record<string, unknown>;
 }
 
-/** The account partition a session cookie names: `<id>.<oid>.<tid>.<mac>.<kid>` (src/auth/session-cookie.ts). */
+/** The account partition a session cookie names (src/auth/session-cookie.ts). */
 function partitionOfCookie(cookie: string): string {
-  return decodeURIComponent(cookie.split('=')[1]!).split('.').slice(1, 3).join('.').toLowerCase();
+  return partitionKeyOf(parseSessionCookie(cookie)!.homeAccountId);
 }
 
 /**
