@@ -80,7 +80,8 @@ export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> 
   });
 }
 
-async function adminCall<T>(baseUrl: string, method: string, route: string, body?: unknown): Promise<T> {
+/** One call to an emulator's admin routes (`/_emulator/<route>`): its JSON answer; throws on a non-2xx. */
+export async function adminCall<T>(baseUrl: string, method: string, route: string, body?: unknown): Promise<T> {
   const url = new URL(`_emulator/${route}`, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).href;
   const response = await fetch(url, {
     method,

@@ -33,11 +33,14 @@ import { sweepExpired } from '../src/functions/sweep';
 import { startLocalHost } from '../src/http/local-host';
 import { createRoutes } from '../src/routes';
 import type { Services } from '../src/services';
+import { parseSessionCookie } from '../src/auth/session-cookie';
 import type { TableSessionStore } from '../src/auth/session-store';
+import { sessionExpiry } from '../src/auth/session-sweep';
 import type { RememberingSessionStore } from '../src/auth/session-memory';
 import type { TableTokenCacheStore } from '../src/cache/table-token-cache-store';
 import type { L1TokenCacheStore } from '../src/cache/l1-token-cache-store';
-import { expiryBucketOf } from '../src/storage/expiry-index';
+import { partitionKeyOf } from '../src/cache/token-cache-store';
+import { expiryBucketOf, type ExpiryIndex } from '../src/storage/expiry-index';
 import { createTableClient, TABLES } from '../src/storage/tables';
 import { Browser, signIn } from './browser';
 import { EmulatorAdmin, startEmulators, type EntraUser } from './emulators';
@@ -162,7 +165,7 @@ export async function runScale(argv: readonly string[], cleanups: (() => Promise
     if (live < 0) throw new Error(`a table of ${size} users cannot hold ${options.expired} expired users besides those already there`);
     log(`seeding ${live} live and ${options.expired} expired users (table: ${size} users)`);
     const seedStarted = performance.now();
-    const transactions = await seed(client, templates, live, options.expired);
+    const transactions = await seed(client, templates, { session: tableSessionsOf(a.services).expiryIndex, cache: tableCacheOf(a.services).expiryIndex }, live, options.expired);
     users = size;
     results.seeding.push({ users: size, seconds: (performance.now() - seedStarted) / 1000, transactions });
     log(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s (${transactions} transactions)`);
@@ -218,9 +221,9 @@ interface Templates {
   readonly cache: Record<string, unknown>;
 }
 
-/** The account partition a session cookie names: `<id>.<oid>.<tid>.<mac>.<kid>` (src/auth/session-cookie.ts). */
+/** The account partition a session cookie names (src/auth/session-cookie.ts). */
 function partitionOfCookie(cookie: string): string {
-  return decodeURIComponent(cookie.split('=')[1]!).split('.').slice(1, 3).join('.').toLowerCase();
+  return partitionKeyOf(parseSessionCookie(cookie)!.homeAccountId);
 }
 
 /**
@@ -261,7 +264,7 @@ async function readTemplates(client: TableClient, cookie: string): Promise<Templ
 }
 
 /** Adds live users (due in the coming weeks) and expired users (due 2-4 days ago), index rows first. */
-async function seed(client: TableClient, templates: Templates, live: number, expired: number): Promise<number> {
+async function seed(client: TableClient, templates: Templates, indexes: { readonly session: ExpiryIndex; readonly cache: ExpiryIndex }, live: number, expired: number): Promise<number> {
   const now = Date.now();
   const rand = (from: number, to: number) => from + Math.random() * (to - from);
   const make = (isExpired: boolean) => {
@@ -282,7 +285,7 @@ async function seed(client: TableClient, templates: Templates, live: number, exp
       absoluteExpiresAt: new Date(created + 90 * DAY),
     };
     const cache = { ...templates.cache, partitionKey: partition, rowKey: 'cache', gen: randomBytes(8).toString('hex'), expiresAt: new Date(cacheExpires), updatedAt: new Date(lastSeen) };
-    return { partition, session, cache, sessionDay: expiryBucketOf(Math.min(idle, created + 90 * DAY)), cacheDay: expiryBucketOf(cacheExpires) };
+    return { partition, session, cache, sessionDay: expiryBucketOf(sessionExpiry({ idleExpiresAt: idle, absoluteExpiresAt: created + 90 * DAY })), cacheDay: expiryBucketOf(cacheExpires) };
   };
   const all = [...Array.from({ length: live }, () => make(false)), ...Array.from({ length: expired }, () => make(true))];
   let transactions = 0;
@@ -292,7 +295,7 @@ async function seed(client: TableClient, templates: Templates, live: number, exp
     // The index rows first (as the stores write them), grouped by day: 100 to a transaction.
     const byDay = new Map<string, string[]>();
     for (const user of chunk) {
-      for (const key of [`expiry-session-${user.sessionDay}`, `expiry-cache-${user.cacheDay}`]) byDay.set(key, [...(byDay.get(key) ?? []), user.partition]);
+      for (const key of [indexes.session.partitionOf(user.sessionDay), indexes.cache.partitionOf(user.cacheDay)]) byDay.set(key, [...(byDay.get(key) ?? []), user.partition]);
     }
     const indexBatches: TransactionAction[][] = [];
     for (const [partitionKey, rowKeys] of byDay) {

@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAzurite, type Azurite } from '../emulators/azurite';
 import { Browser, signIn } from './browser';
-import { startEmulators, type EmulatorsInfo, type EntraUser } from './emulators';
+import { adminCall, startEmulators, type EmulatorsInfo, type EntraUser } from './emulators';
 import { mapLimit, percentile } from './load';
 import { msUntil200, rssOf, serve, stopAllChildren, type Served } from './processes';
 import { StorageProxy, type StorageFault } from './storage-proxy';
@@ -76,14 +76,6 @@ interface Phase {
   stop(): Promise<void>;
 }
 
-async function admin(base: string, method: string, route: string, body?: unknown): Promise<unknown> {
-  const url = new URL(`_emulator/${route}`, base.endsWith('/') ? base : `${base}/`).href;
-  const response = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
 /** One GET /api/mail: its status (0: no answer), error code, Retry-After and time. */
 async function getMail(url: string, cookie: string): Promise<{ status: number; error: string | undefined; retryAfter: string | null; ms: number }> {
   const started = performance.now();
@@ -125,7 +117,7 @@ async function main(): Promise<void> {
     cleanups.unshift(() => proxy.stop());
     const connectionString = azurite.connectionString.replace(/TableEndpoint=[^;]+/i, `TableEndpoint=${proxy.endpoint}`);
     const env: Record<string, string> = { ...info.envKeyVault, TABLES_CONNECTION_STRING: connectionString };
-    await admin(info.entra.url, 'PUT', 'settings', { accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS, refreshTokenReuseDetection: false, latencyMs: 0 });
+    await adminCall(info.entra.url, 'PUT', 'settings', { accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS, refreshTokenReuseDetection: false, latencyMs: 0 });
 
     const instances: Served[] = [];
     const startInstance = async (): Promise<Served> => {
@@ -137,7 +129,7 @@ async function main(): Promise<void> {
     cleanups.unshift(() => stopAllChildren());
     log(`${INSTANCES} instances: ${instances.map((s) => s.url).join(' ')}`);
 
-    const users: EntraUser[] = await mapLimit(Array.from({ length: options.users + 1 }, (_, i) => i), 8, () => admin(info.entra.url, 'POST', 'users', {}) as Promise<EntraUser>);
+    const users: EntraUser[] = await mapLimit(Array.from({ length: options.users + 1 }, (_, i) => i), 8, () => adminCall<EntraUser>(info.entra.url, 'POST', 'users', {}));
     const signInAt = async (user: EntraUser, url: string): Promise<string> => {
       const browser = new Browser();
       await signIn(browser, url, user);
@@ -149,7 +141,7 @@ async function main(): Promise<void> {
     const victim = { user: users.at(-1)!, cookie: cookies.at(-1)! };
     log(`signed ${users.length} users in in ${((Date.now() - signInStarted) / 1000).toFixed(1)} s`);
 
-    const entraStatsBefore = (await admin(info.entra.url, 'GET', 'stats')) as { rotatedRefreshTokenRedemptionAttempts: number };
+    const entraStatsBefore = (await adminCall(info.entra.url, 'GET', 'stats')) as { rotatedRefreshTokenRedemptionAttempts: number };
     const storageBefore = proxy.snapshot();
 
     // --- RSS sampling, per instance slot (a restarted instance starts a new series) ---
@@ -165,10 +157,10 @@ async function main(): Promise<void> {
 
     // --- the phases ---
     const setGraphFault = async (status: number): Promise<void> => {
-      await admin(info.graph.url, 'POST', 'faults', { status, count: 1_000_000, retryAfterSeconds: 1 });
+      await adminCall(info.graph.url, 'POST', 'faults', { status, count: 1_000_000, retryAfterSeconds: 1 });
     };
     const clearGraphFaults = async (): Promise<void> => {
-      await admin(info.graph.url, 'DELETE', 'faults');
+      await adminCall(info.graph.url, 'DELETE', 'faults');
     };
     const storage = (fault: StorageFault): Phase => ({
       name: `storage ${fault === '503' ? '503s' : fault === 'timeout' ? 'timeouts' : 'resets'}`,
@@ -187,33 +179,33 @@ async function main(): Promise<void> {
       storage('reset'),
       {
         name: 'Entra slower than the deadline',
-        start: async () => void (await admin(info.entra.url, 'PUT', 'settings', { latencyMs: ENTRA_SLOW_MS })),
-        stop: async () => void (await admin(info.entra.url, 'PUT', 'settings', { latencyMs: 0 })),
+        start: async () => void (await adminCall(info.entra.url, 'PUT', 'settings', { latencyMs: ENTRA_SLOW_MS })),
+        stop: async () => void (await adminCall(info.entra.url, 'PUT', 'settings', { latencyMs: 0 })),
       },
       {
         name: 'Entra 5xx',
-        start: async () => void (await admin(info.entra.url, 'POST', 'fault', { status: 503, count: 1_000_000, endpoint: 'token' })),
-        stop: async () => void (await admin(info.entra.url, 'POST', 'fault', { status: 503, count: 0, endpoint: 'token' })),
+        start: async () => void (await adminCall(info.entra.url, 'POST', 'fault', { status: 503, count: 1_000_000, endpoint: 'token' })),
+        stop: async () => void (await adminCall(info.entra.url, 'POST', 'fault', { status: 503, count: 0, endpoint: 'token' })),
       },
       { name: 'Graph 429', start: () => setGraphFault(429), stop: clearGraphFaults },
       { name: 'Graph 503', start: () => setGraphFault(503), stop: clearGraphFaults },
       {
         name: 'Key Vault down',
-        start: async () => void (await admin(info.keyVault.url, 'POST', 'down', { down: true, retryAfterSeconds: 1 })),
-        stop: async () => void (await admin(info.keyVault.url, 'POST', 'down', { down: false })),
+        start: async () => void (await adminCall(info.keyVault.url, 'POST', 'down', { down: true, retryAfterSeconds: 1 })),
+        stop: async () => void (await adminCall(info.keyVault.url, 'POST', 'down', { down: false })),
       },
       {
         name: 'instance killed mid-refresh, restarted',
         start: async () => {
           // Entra answers slowly, so the victim's refresh (its token is long due) is in flight on
           // instance 1, holding the user's lease, when that instance is killed.
-          await admin(info.entra.url, 'PUT', 'settings', { latencyMs: 2_000 });
+          await adminCall(info.entra.url, 'PUT', 'settings', { latencyMs: 2_000 });
           const slot = 1;
           const refreshStatus = getMail(instances[slot]!.url, victim.cookie).then((r) => r.status);
           await sleep(800);
           instances[slot]!.child.kill('SIGKILL');
           killed = { slot, refreshStatus };
-          await admin(info.entra.url, 'PUT', 'settings', { latencyMs: 0 });
+          await adminCall(info.entra.url, 'PUT', 'settings', { latencyMs: 0 });
           const restarted = await startInstance();
           instances[slot] = restarted;
           rss.push({ slot, pid: restarted.child.pid!, samples: [] });
@@ -282,7 +274,7 @@ async function main(): Promise<void> {
     });
     figures.push(final);
 
-    const entraStats = (await admin(info.entra.url, 'GET', 'stats')) as { rotatedRefreshTokenRedemptionAttempts: number; refreshTokenRedemptions: number };
+    const entraStats = (await adminCall(info.entra.url, 'GET', 'stats')) as { rotatedRefreshTokenRedemptionAttempts: number; refreshTokenRedemptions: number };
     const storageCounts = proxy.snapshot();
     const all = figures.flatMap((f) => f.latencies).sort((a, b) => a - b);
     const sum = (pick: (f: PhaseFigures) => number): number => figures.reduce((total, f) => total + pick(f), 0);

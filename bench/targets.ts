@@ -99,7 +99,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
   return targets;
 }
 
-export function fmt(value: number, digits: number): string {
+function fmt(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : String(value);
 }
 

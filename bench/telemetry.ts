@@ -13,7 +13,7 @@
  * the measured runs.
  */
 import type { Driver } from './driver';
-import { median } from './load';
+import { median, percentile } from './load';
 import { startOtlpSink, type OtlpSinkStats } from './otlp-sink';
 import { msUntil200, serve, type Served } from './processes';
 
@@ -99,8 +99,8 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
         return {
           requests: totals[side].requests,
           requestsPerSecond: (totals[side].requests / totals[side].ms) * 1000,
-          p50Ms: sorted[Math.floor(0.5 * (sorted.length - 1))] ?? Number.NaN,
-          p99Ms: sorted[Math.floor(0.99 * (sorted.length - 1))] ?? Number.NaN,
+          p50Ms: percentile(sorted, 50),
+          p99Ms: percentile(sorted, 99),
           non200: totals[side].requests - totals[side].ok,
           healthMs: median(cold[side].health),
           mailMs: median(cold[side].mail),

@@ -5,7 +5,7 @@
 import { sealerFor } from './crypto/seal';
 import type { Config } from './config';
 import { systemClock, type Clock } from './clock';
-import { createMsalAppFactory } from './auth/msal-app';
+import { authorityMetadataUrl, createMsalAppFactory } from './auth/msal-app';
 import { MsalTokenService } from './auth/msal-token-service';
 import { AccessTokenMemory } from './auth/access-token-memory';
 import { RememberingSessionStore } from './auth/session-memory';
@@ -116,7 +116,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
           await pages.next();
         },
         ...(vaultReader ? { key_vault: vaultCheck(vaultReader, config.keyRingSecretName) } : {}),
-        authority: authorityCheck(config.authority),
+        authority: authorityCheck(authorityMetadataUrl(config.authority)),
       },
     }),
     transactionSealer: (sealed) => sealerFor(secrets.keyRing, 'cookie:txn', sealed),

@@ -7,7 +7,7 @@
  */
 import { odata, type TableClient } from '@azure/data-tables';
 import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
-import { statusOf } from '../storage/tables';
+import { deleteIfUnchanged } from '../storage/tables';
 import { sidIndexPartition } from './session-row';
 
 /** Session row keys sort inside (from, to). */
@@ -59,15 +59,4 @@ async function sweepPartition(client: TableClient, rows: SessionRowRange, partit
     }
   }
   return { rows: deleted, partitions: 0, complete: true };
-}
-
-async function deleteIfUnchanged(client: TableClient, partitionKey: string, rowKey: string, etag: string): Promise<boolean> {
-  try {
-    await client.deleteEntity(partitionKey, rowKey, { etag });
-    return true;
-  } catch (error) {
-    const status = statusOf(error);
-    if (status === 412 || status === 404) return false;
-    throw error;
-  }
 }

@@ -23,7 +23,7 @@ import type { Clock } from '../clock';
 import { currentRing, ringKnowing, type KeyRingSource } from '../crypto/keyring';
 import { isSealError, sealBuffer, unsealBuffer } from '../crypto/seal';
 import { ExpiryIndex, type LegacyScan, type PartitionSweep } from '../storage/expiry-index';
-import { statusOf } from '../storage/tables';
+import { deleteIfUnchanged, statusOf } from '../storage/tables';
 import { CacheConflictError, CacheUnreadableError, cacheTooLarge, isStorageError, storageFailure } from './errors';
 import { CACHE_ROW_RANGE, chunkProperties, continuationRowKey, HEAD_ROW, isContinuationRowKey, readChunkProperties, splitIntoRows } from './table-chunks';
 import {
@@ -43,6 +43,8 @@ import {
 } from './token-cache-store';
 
 const LEASE_ROW = 'lease';
+/** The cache's own rows in a partition (head, continuation rows, lease): the account's sessions share it (session-store.ts). */
+const OWN_ROWS = odata`(RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW}`;
 const LAYOUT_VERSION = 1;
 /** A transaction holds at most 100 operations. */
 const MAX_TRANSACTION_OPS = 100;
@@ -161,9 +163,8 @@ export class TableTokenCacheStore implements TokenCacheStore {
     return this.#guard(async () => {
       await this.#ensureTable();
       // The index row first: a write that then fails leaves a stale entry, which the sweep tolerates.
-      const noted = this.expiryIndex.counters.noted;
-      await this.expiryIndex.note(partition, expiresAt.getTime());
-      this.counters.writes += 1 + this.expiryIndex.counters.noted - noted;
+      const indexed = await this.expiryIndex.note(partition, expiresAt.getTime());
+      this.counters.writes += indexed ? 2 : 1;
       try {
         if (rows.length === 1) {
           const response = options.etag === undefined
@@ -287,7 +288,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
   /** One partition the index named: one listing of the cache's rows and lease, then conditional deletes of what expired. */
   async #sweepPartition(partition: string, now: number): Promise<PartitionSweep> {
     const rows: { rowKey: string; etag: string; gen: unknown; expiresAt: number }[] = [];
-    const filter = odata`PartitionKey eq ${partition} and ((RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW})`;
+    const filter = `${odata`PartitionKey eq ${partition}`} and (${OWN_ROWS})`;
     for await (const page of this.#client.listEntities<{ gen?: string; expiresAt?: Date }>({ queryOptions: { filter, select: ['RowKey', 'gen', 'expiresAt'] } }).byPage()) {
       this.counters.reads += 1;
       for (const row of page) rows.push({ rowKey: row.rowKey!, etag: row.etag, gen: row.gen, expiresAt: row.expiresAt ? new Date(row.expiresAt).getTime() : Number.NaN });
@@ -389,8 +390,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
   async #listOwnRowKeys(partition: string): Promise<string[]> {
     const rowKeys: string[] = [];
     try {
-      // Only the cache's own rows: the account's sessions share the partition (session-store.ts).
-      const filter = odata`PartitionKey eq ${partition} and ((RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW})`;
+      const filter = `${odata`PartitionKey eq ${partition}`} and (${OWN_ROWS})`;
       const pages = this.#client.listEntities({ queryOptions: { filter, select: ['RowKey'] } }).byPage();
       for await (const page of pages) {
         this.counters.reads += 1;
@@ -423,14 +423,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
   async #deleteIfUnchanged(partition: string, rowKey: string, etag: string): Promise<boolean> {
     if (rowKey !== HEAD_ROW && rowKey !== LEASE_ROW && !isContinuationRowKey(rowKey)) return false;
     this.counters.deletes += 1;
-    try {
-      await this.#client.deleteEntity(partition, rowKey, { etag });
-      return true;
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === 412 || status === 404) return false;
-      throw error;
-    }
+    return deleteIfUnchanged(this.#client, partition, rowKey, etag);
   }
 
   /** Storage failures become AppErrors (503 when transient); our own errors and bugs pass as they are. */
@@ -445,7 +438,7 @@ export class TableTokenCacheStore implements TokenCacheStore {
 
 /** The cache's rows in a table written before the expiry index: what the one-time backfill indexes. */
 const LEGACY_SCAN: LegacyScan = {
-  filter: odata`(RowKey ge ${CACHE_ROW_RANGE.from} and RowKey lt ${CACHE_ROW_RANGE.to}) or RowKey eq ${LEASE_ROW}`,
+  filter: OWN_ROWS,
   select: ['PartitionKey', 'expiresAt'],
   expiryOf: (row) => (row['expiresAt'] === undefined ? undefined : new Date(row['expiresAt'] as Date).getTime()),
 };

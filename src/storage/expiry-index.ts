@@ -32,7 +32,7 @@
  */
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import type { Clock } from '../clock';
-import { statusOf } from './tables';
+import { deleteIfUnchanged, statusOf } from './tables';
 
 export const EXPIRY_BUCKET_MS = 24 * 3600_000;
 /** A day is swept once it ended this long ago: more than any clock skew between instances. */
@@ -42,6 +42,8 @@ const META_PARTITION = 'expiry-meta';
 const DEFAULT_MEMORY_ENTRIES = 20_000;
 /** A transaction holds at most 100 operations. */
 const MAX_TRANSACTION_OPS = 100;
+/** Accounts the sweep visits at once, and backfill transactions in flight. */
+const CONCURRENCY = 16;
 
 /** What the sweep did in one account's partition. */
 export interface PartitionSweep {
@@ -90,8 +92,6 @@ export interface ExpiryIndexOptions {
   /** Backfill: rows per page and pages per sweep run (defaults 1,000 and 100). */
   readonly backfillPageSize?: number;
   readonly backfillPagesPerRun?: number;
-  /** Accounts the sweep visits at once (default 16). */
-  readonly concurrency?: number;
 }
 
 export interface ExpiryIndexCounters {
@@ -115,7 +115,6 @@ export class ExpiryIndex {
   readonly #maxRemembered: number;
   readonly #pageSize: number;
   readonly #pagesPerRun: number;
-  readonly #concurrency: number;
   /** `<day>|<partition>` this instance indexed; Map order is insertion order, the oldest go first. */
   readonly #remembered = new Map<string, true>();
 
@@ -128,7 +127,6 @@ export class ExpiryIndex {
     this.#maxRemembered = options.memoryEntries ?? DEFAULT_MEMORY_ENTRIES;
     this.#pageSize = options.backfillPageSize ?? 1000;
     this.#pagesPerRun = options.backfillPagesPerRun ?? 100;
-    this.#concurrency = options.concurrency ?? 16;
   }
 
   /** The index partition of a day. */
@@ -139,18 +137,19 @@ export class ExpiryIndex {
   /**
    * Call before writing a row of this kind that expires at `expiresAt` in `partition`: upserts the
    * index row of that day (or of today, for an expiry already past), unless this instance did so.
+   * Answers whether it wrote one.
    */
-  async note(partition: string, expiresAt: number): Promise<void> {
+  async note(partition: string, expiresAt: number): Promise<boolean> {
     const bucket = expiryBucketOf(Math.max(expiresAt, this.#clock()));
     const key = `${bucket}|${partition}`;
     if (this.#remembered.has(key)) {
       this.counters.remembered += 1;
-      return;
+      return false;
     }
     await this.#ensureTable();
-    this.counters.noted += 1;
-    await this.#client.upsertEntity({ partitionKey: this.partitionOf(bucket), rowKey: partition }, 'Replace');
+    await this.#upsertEntry(bucket, partition);
     this.#remember(key);
+    return true;
   }
 
   /**
@@ -175,7 +174,7 @@ export class ExpiryIndex {
     outer: for await (const page of pages) {
       // Several accounts at once (each visit is a query and a few deletes): a run of thousands stays short.
       for (let i = 0; i < page.length; ) {
-        const room = Math.min(this.#concurrency, maxRows - entries, page.length - i);
+        const room = Math.min(CONCURRENCY, maxRows - entries, page.length - i);
         if (room <= 0 || rows >= maxRows) break outer;
         const chunk = page.slice(i, i + room);
         i += room;
@@ -185,8 +184,9 @@ export class ExpiryIndex {
           chunk.map(async (entry) => {
             const visited = await visit(entry.rowKey!, budget);
             if (visited.complete) {
-              if (visited.recheckAt !== undefined) await this.#noteAt(entry.rowKey!, visited.recheckAt, now);
-              await this.#deleteEntry(entry.partitionKey!, entry.rowKey!, entry.etag);
+              if (visited.recheckAt !== undefined) await this.#upsertEntry(expiryBucketOf(Math.max(visited.recheckAt, now)), entry.rowKey!);
+              // On its ETag: an entry a writer indexed again since the listing must stay (412); 404: another sweep took it.
+              await deleteIfUnchanged(this.#client, entry.partitionKey!, entry.rowKey!, entry.etag);
             }
             return visited;
           }),
@@ -206,24 +206,9 @@ export class ExpiryIndex {
     return (await this.#readMarker())?.done === true;
   }
 
-  async #noteAt(partition: string, expiresAt: number, now: number): Promise<void> {
-    const bucket = expiryBucketOf(Math.max(expiresAt, now));
+  async #upsertEntry(bucket: string, partition: string): Promise<void> {
     this.counters.noted += 1;
     await this.#client.upsertEntity({ partitionKey: this.partitionOf(bucket), rowKey: partition }, 'Replace');
-  }
-
-  /**
-   * One by one, each on its ETag: the SDK's transactions send deletes unconditionally (no If-Match),
-   * and an entry a writer indexed again since the listing must stay.
-   */
-  async #deleteEntry(partitionKey: string, rowKey: string, etag: string): Promise<void> {
-    try {
-      await this.#client.deleteEntity(partitionKey, rowKey, { etag });
-    } catch (error) {
-      // 412: a writer indexed this day again meanwhile; 404: another sweep took it. Either way, leave it.
-      const status = statusOf(error);
-      if (status !== 412 && status !== 404) throw error;
-    }
   }
 
   async #readMarker(): Promise<{ done: boolean; continuation?: string } | undefined> {
@@ -270,8 +255,8 @@ export class ExpiryIndex {
         batches.push(keys.slice(i, i + MAX_TRANSACTION_OPS).map((rowKey): TransactionAction => ['upsert', { partitionKey: this.partitionOf(day), rowKey }, 'Replace']));
       }
     }
-    for (let i = 0; i < batches.length; i += this.#concurrency) {
-      await Promise.all(batches.slice(i, i + this.#concurrency).map((batch) => this.#client.submitTransaction(batch)));
+    for (let i = 0; i < batches.length; i += CONCURRENCY) {
+      await Promise.all(batches.slice(i, i + CONCURRENCY).map((batch) => this.#client.submitTransaction(batch)));
     }
     // Progress is saved only after the index rows it covers: a run that fails redoes its pages.
     await this.#client.upsertEntity(

@@ -10,7 +10,7 @@
  * Edm.Binary as bytes, Edm.DateTime as Date, Edm.Int64 as bigint, Edm.Guid as `{ value, type }`),
  * every page followed; a failure is a RestError with the status, as the client throws.
  */
-import { createDefaultHttpClient, createPipelineRequest, createHttpHeaders, RestError, type HttpClient } from '@azure/core-rest-pipeline';
+import { createDefaultHttpClient, createPipelineRequest, createHttpHeaders, RestError, type HttpClient, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
 
 /** The API version and OData format `TableClient` speaks (its generated client's defaults). */
@@ -39,21 +39,15 @@ function httpClientOf(client: TableClient): HttpClient {
 
 /** All entities matching `filter` (an odata`` string), every page. */
 export async function queryEntities(client: TableClient, filter: string): Promise<Entity[]> {
-  const httpClient = httpClientOf(client);
-  const base = `${client.url.replace(/\/$/, '')}/${encodeURIComponent(client.tableName)}()`;
   const found: Entity[] = [];
   let next: { partitionKey: string; rowKey: string | undefined } | undefined;
   do {
-    let url = `${base}?$filter=${encodeURIComponent(filter)}`;
+    let query = `()?$filter=${encodeURIComponent(filter)}`;
     if (next) {
-      url += `&NextPartitionKey=${encodeURIComponent(next.partitionKey)}`;
-      if (next.rowKey !== undefined) url += `&NextRowKey=${encodeURIComponent(next.rowKey)}`;
+      query += `&NextPartitionKey=${encodeURIComponent(next.partitionKey)}`;
+      if (next.rowKey !== undefined) query += `&NextRowKey=${encodeURIComponent(next.rowKey)}`;
     }
-    const request = createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(HEADERS), allowInsecureConnection: url.startsWith('http:') });
-    const response = await client.pipeline.sendRequest(httpClient, request);
-    if (response.status < 200 || response.status >= 300) {
-      throw new RestError(`Table query answered ${response.status}`, { statusCode: response.status, request, response });
-    }
+    const response = await get(client, query, 'query');
     const body = JSON.parse(response.bodyAsText ?? '{}') as { value?: Record<string, unknown>[] };
     for (const raw of body.value ?? []) found.push(toEntity(raw));
     const partitionKey = response.headers.get('x-ms-continuation-nextpartitionkey');
@@ -68,14 +62,22 @@ export async function queryEntities(client: TableClient, filter: string): Promis
  */
 export async function entityExists(client: TableClient, partitionKey: string, rowKey: string): Promise<boolean> {
   const key = (value: string): string => encodeURIComponent(value.replace(/'/g, "''"));
-  const url = `${client.url.replace(/\/$/, '')}/${encodeURIComponent(client.tableName)}(PartitionKey='${key(partitionKey)}',RowKey='${key(rowKey)}')?$select=RowKey`;
+  const response = await get(client, `(PartitionKey='${key(partitionKey)}',RowKey='${key(rowKey)}')?$select=RowKey`, 'read', true);
+  return response.status !== 404;
+}
+
+/**
+ * GET `<table URL><path>` through the client's pipeline; a status other than 2xx (or 404, when
+ * `notFoundAnswers`) throws a RestError with it, as the client does.
+ */
+async function get(client: TableClient, path: string, what: 'query' | 'read', notFoundAnswers = false): Promise<PipelineResponse> {
+  const url = `${client.url.replace(/\/$/, '')}/${encodeURIComponent(client.tableName)}${path}`;
   const request = createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(HEADERS), allowInsecureConnection: url.startsWith('http:') });
   const response = await client.pipeline.sendRequest(httpClientOf(client), request);
-  if (response.status === 404) return false;
-  if (response.status < 200 || response.status >= 300) {
-    throw new RestError(`Table read answered ${response.status}`, { statusCode: response.status, request, response });
+  if ((response.status < 200 || response.status >= 300) && !(notFoundAnswers && response.status === 404)) {
+    throw new RestError(`Table ${what} answered ${response.status}`, { statusCode: response.status, request, response });
   }
-  return true;
+  return response;
 }
 
 function toEntity(raw: Record<string, unknown>): Entity {

@@ -35,6 +35,21 @@ export function statusOf(error: unknown): number | undefined {
     : undefined;
 }
 
+/**
+ * Deletes one row if it still has `etag` (If-Match); false when it changed since (412) or is gone
+ * (404). Conditional deletes go one by one: the SDK's transactions send deletes without If-Match.
+ */
+export async function deleteIfUnchanged(client: TableClient, partitionKey: string, rowKey: string, etag: string): Promise<boolean> {
+  try {
+    await client.deleteEntity(partitionKey, rowKey, { etag });
+    return true;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 412 || status === 404) return false;
+    throw error;
+  }
+}
+
 /** 404 is an answer; anything else that is not a 4xx means storage could not be reached or failed. */
 export function storageUnavailable(error: unknown): AppError {
   return unavailable(ErrorCode.STORAGE_UNAVAILABLE, 'Storage is not answering right now. Try again in a few seconds.', error, 5);

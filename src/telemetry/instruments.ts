@@ -8,7 +8,7 @@
  * closed sets (an outcome, a source, an OAuth error code, a route name), never request data: no
  * token, code, cookie, secret, key material, e-mail address or name ever goes into one.
  */
-import { metrics, trace, type Counter, type Histogram, type MeterProvider, type Tracer } from '@opentelemetry/api';
+import { metrics, trace, type Counter, type Histogram, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
 
 /** The instrumentation scope of every span and metric the app records. */
 export const SCOPE = 'inbox-glance';
@@ -95,9 +95,17 @@ export function instruments(): Instruments {
   return current.instruments;
 }
 
-/** The app's tracer (the API's proxy: spans record once the SDK registers a provider). */
+let currentTracer: { provider: TracerProvider; tracer: Tracer } | undefined;
+
+/**
+ * The app's tracer (the API's proxy: spans record once the SDK registers a provider). Kept per
+ * global TracerProvider, as the instruments are: the API's getTracer makes a new proxy tracer on
+ * every call until an SDK is registered, and this runs for every span on the request path.
+ */
 export function tracer(): Tracer {
-  return trace.getTracer(SCOPE);
+  const provider = trace.getTracerProvider();
+  if (currentTracer?.provider !== provider) currentTracer = { provider, tracer: provider.getTracer(SCOPE) };
+  return currentTracer.tracer;
 }
 
 /** Seconds since `startMs` (performance.now() based), for the latency histograms. */

@@ -89,9 +89,12 @@ async function runCheck(name: DependencyName, check: ReadinessCheck, timeoutMs: 
   });
 }
 
-/** The authority answers when its OpenID metadata document does (HTTP 200). */
-export function authorityCheck(authority: string): ReadinessCheck {
-  const url = `${authority}/v2.0/.well-known/openid-configuration`;
+/**
+ * The authority answers when its OpenID metadata document (`url`, msal-app.ts's
+ * authorityMetadataUrl) does (HTTP 200). Asked afresh, not msal-app's copy of the document: that
+ * one is fetched once per process and says nothing about whether the authority answers now.
+ */
+export function authorityCheck(url: string): ReadinessCheck {
   return async (signal) => {
     const response = await fetch(url, { signal });
     await response.body?.cancel();
